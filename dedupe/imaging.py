@@ -1,0 +1,200 @@
+"""Pure image work: read headers, decode fast, fingerprint, make thumbnails. No ORM here.
+
+Decoding is most of the cost of detection, so nothing decodes at full size: JPEGs are decoded
+in the DCT domain at the smallest scale that still covers the thumbnail (libjpeg-turbo through
+simplejpeg), other formats are decoded and then reduced by an integer factor.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+import imagehash
+import numpy as np
+import simplejpeg
+from PIL import Image, ImageOps
+
+# EXIF tags: Orientation, DateTime (IFD0), DateTimeOriginal (Exif IFD), the Exif IFD pointer.
+TAG_ORIENTATION = 0x0112
+TAG_DATETIME = 0x0132
+TAG_DATETIME_ORIGINAL = 0x9003
+IFD_EXIF = 0x8769
+
+# How to show pixels upright for each EXIF orientation value.
+ORIENTATION_TRANSPOSE = {
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_270],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_90],
+}
+
+# libjpeg warnings that leave every pixel intact (padding after the image data): not corruption.
+HARMLESS_JPEG_WARNINGS = ("extraneous bytes before marker",)
+
+
+class UnreadableImage(Exception):
+    """The file cannot be shown as a picture; the message says why, for a person to read."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the header says, read without decoding a pixel; width and height as shown upright."""
+
+    format: str
+    width: int
+    height: int
+    orientation: int | None
+    captured_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Prints:
+    """The fingerprints and thumbnail computed from one decode."""
+
+    phash: int
+    dhash: int
+    thumbnail: bytes
+
+
+def probe(fp: BinaryIO, *, max_pixels: int) -> Probe:
+    """Read format, size and EXIF from the header; refuse a decompression bomb before allocating it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(fp)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise UnreadableImage(f"decompression bomb refused: {exc}") from None
+        except Image.UnidentifiedImageError:
+            raise UnreadableImage(_not_an_image_reason(fp)) from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise UnreadableImage(f"corrupt image header: {exc}") from None
+    with im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise UnreadableImage(
+                f"decompression bomb refused: {width}x{height} is {width * height:,} pixels, "
+                f"over the limit of {max_pixels:,}"
+            )
+        if width == 0 or height == 0:
+            raise UnreadableImage("image has no pixels (width or height is 0)")
+        try:
+            exif = im.getexif()
+        except Exception:  # noqa: BLE001 - broken EXIF must not make a good image unreadable
+            exif = Image.Exif()
+        orientation = _orientation(exif)
+        if orientation in (5, 6, 7, 8):  # stored sideways: report the size as it is shown
+            width, height = height, width
+        return Probe(
+            format=(im.format or "").upper(),
+            width=width,
+            height=height,
+            orientation=orientation,
+            captured_at=_captured_at(exif),
+        )
+
+
+def _not_an_image_reason(fp: BinaryIO) -> str:
+    fp.seek(0)
+    head = fp.read(64)
+    if not head:
+        return "empty file (0 bytes)"
+    if head.lstrip().lower().startswith((b"<html", b"<!doctype", b"<?xml")):
+        return "not an image: the file holds HTML/XML text (an error page saved as an image?)"
+    if head.startswith(b"%PDF"):
+        return "not an image: the file is a PDF document"
+    return "not an image: the content matches no image format Pillow can read"
+
+
+def _orientation(exif: Image.Exif) -> int | None:
+    value = exif.get(TAG_ORIENTATION)
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+def _captured_at(exif: Image.Exif) -> datetime | None:
+    raw = exif.get_ifd(IFD_EXIF).get(TAG_DATETIME_ORIGINAL) or exif.get(TAG_DATETIME)
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def decode_upright(data: bytes, *, min_side: int, orientation: int | None) -> Image.Image:
+    """Decode to RGB with the shorter side at least `min_side` (not more than 2x that), upright."""
+    try:
+        if data[:3] == b"\xff\xd8\xff":
+            im = _decode_jpeg(data, min_side)
+        else:
+            im = _decode_other(data, min_side)
+    except UnreadableImage:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise UnreadableImage(f"decompression bomb refused: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImage(f"corrupt image data: {exc}") from None
+    for step in ORIENTATION_TRANSPOSE.get(orientation or 1, []):
+        im = im.transpose(step)
+    return im
+
+
+def _decode_jpeg(data: bytes, min_side: int) -> Image.Image:
+    width, height, _, _ = simplejpeg.decode_jpeg_header(data)
+    scale = {"min_width": min_side, "min_height": min_side} if min(width, height) > min_side else {}
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True, **scale)
+    except ValueError as exc:
+        message = str(exc)
+        if "Corrupt JPEG data" in message and not any(w in message for w in HARMLESS_JPEG_WARNINGS):
+            raise UnreadableImage(f"corrupt JPEG data: {message.removeprefix('Corrupt JPEG data: ')}") from None
+        if "Corrupt JPEG data" in message:
+            pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False, **scale)
+        else:
+            # CMYK and other colour spaces libjpeg-turbo cannot convert: Pillow knows them.
+            return _decode_other(data, min_side)
+    return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+
+
+def _decode_other(data: bytes, min_side: int) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    im.draft("RGB", (min_side, min_side))  # a no-op except for JPEG
+    im.load()
+    factor = max(1, min(im.size) // min_side)
+    if factor > 1:
+        im = im.reduce(factor)
+    if im.mode != "RGB":
+        im = _flatten(im)
+    return im
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """Transparent pixels become white, as a viewer would show them on a page."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        background = Image.new("RGB", im.size, (255, 255, 255))
+        background.paste(im, mask=im.getchannel("A"))
+        return background
+    return im.convert("RGB")
+
+
+def hash_to_int(h: imagehash.ImageHash) -> int:
+    """A 64-bit hash as a signed integer, the form a BIGINT column holds."""
+    value = int.from_bytes(np.packbits(h.hash.flatten()).tobytes(), "big")
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
+    """pHash, dHash and a WebP thumbnail, all from the same upright decode."""
+    thumb = ImageOps.contain(im, (thumbnail_side, thumbnail_side), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    thumb.save(buf, "WEBP", quality=80, method=0)
+    return Prints(
+        phash=hash_to_int(imagehash.phash(im)),
+        dhash=hash_to_int(imagehash.dhash(im)),
+        thumbnail=buf.getvalue(),
+    )

@@ -1,0 +1,343 @@
+"""Import: files from a manifest or a folder become Sources, Records, Assets and Attachments.
+
+The import loop only does what is cheap and must happen once per row: check the path, hash and
+store the bytes, read the header. Decoding, thumbnails and fingerprints happen afterwards in
+`dedupe.inspection`, normally on Celery workers. Every row ends in exactly one bucket:
+imported, unchanged or failed; failures are stored as ImportProblem rows.
+"""
+
+import csv
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import imaging
+from .attachments import attachment_change
+from .audit import audit_record
+from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
+
+# Rows per transaction: big enough that commits are not the cost, small enough that a crash
+# loses little and a SQLite writer never holds the lock for long.
+IMPORT_BATCH = 200
+READ_CHUNK = 1 << 20
+MANIFEST_COLUMNS = ("path", "source", "record_id", "slot", "address", "captured_at")
+
+
+class ManifestError(ValueError):
+    """The manifest itself cannot be read (not one of its rows)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # 1-based data row (the header is row 0), or the file's index in a folder
+    path: str
+    source: str
+    record_id: str
+    slot: str
+    address: str = ""
+    captured_at: str = ""
+
+
+@dataclass
+class RowOutcome:
+    status: str  # imported | unchanged | failed
+    reason: str = ""
+    asset: Asset | None = None
+    # (attachment, from_asset, to_asset, from_state, to_state, reason) to record in its history
+    changes: list[tuple] = field(default_factory=list)
+
+
+def manifest_rows(manifest: Path) -> Iterator[Row]:
+    """Stream the manifest's rows; nothing but the current row is held in memory."""
+    with open(manifest, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ManifestError(f"{manifest}: missing column(s) {', '.join(missing)}; expected {','.join(MANIFEST_COLUMNS)}")
+        for number, raw in enumerate(reader, start=1):
+            yield Row(
+                number=number,
+                path=(raw["path"] or "").strip(),
+                source=(raw["source"] or "").strip(),
+                record_id=(raw["record_id"] or "").strip(),
+                slot=(raw["slot"] or "1").strip() or "1",
+                address=(raw["address"] or "").strip(),
+                captured_at=(raw["captured_at"] or "").strip(),
+            )
+
+
+def count_manifest_rows(manifest: Path) -> int:
+    with open(manifest, newline="", encoding="utf-8-sig") as f:
+        return max(0, sum(1 for _ in csv.reader(f)) - 1)
+
+
+def folder_rows(folder: Path, *, source: str, record_per: str) -> Iterator[Row]:
+    """One record per file (its path without extension), or per sub-folder (slot = file name)."""
+    number = 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            number += 1
+            rel = PurePosixPath(Path(dirpath, name).relative_to(folder).as_posix())
+            if record_per == "folder":
+                record_id, slot = (str(rel.parent) if str(rel.parent) != "." else folder.name), name
+            else:
+                record_id, slot = str(rel.with_suffix("")), "1"
+            yield Row(number=number, path=str(rel), source=source, record_id=record_id, slot=slot)
+
+
+def resolve_inside(root: Path, raw: str) -> Path:
+    """The file a manifest path names, or ValueError when the path would leave the import root."""
+    if not raw:
+        raise ValueError("empty path")
+    if raw.startswith(("/", "\\")) or PurePosixPath(raw).is_absolute() or (len(raw) > 1 and raw[1] == ":"):
+        raise ValueError("absolute path refused: paths must be relative to the import root")
+    if ".." in PurePosixPath(raw.replace("\\", "/")).parts:
+        raise ValueError("path leaves the import root ('..' refused)")
+    real_root = root.resolve()
+    target = (real_root / raw).resolve()
+    if target != real_root and real_root not in target.parents:
+        raise ValueError(f"path leaves the import root through a link (resolves to {target})")
+    return target
+
+
+class Importer:
+    """Runs rows through the import loop in batches, one transaction and one audit event each."""
+
+    def __init__(self, *, run: ImportRun, root: Path, actor=None) -> None:
+        self.run = run
+        self.root = root
+        self.actor = actor
+        self.sources: dict[str, Source] = {}
+        self.max_pixels = settings.DEDUPE_MAX_IMAGE_PIXELS
+
+    def import_rows(self, rows: Iterator[Row], progress=None) -> None:
+        batch: list[Row] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= IMPORT_BATCH:
+                self._import_batch(batch)
+                progress and progress(len(batch))
+                batch = []
+        if batch:
+            self._import_batch(batch)
+            progress and progress(len(batch))
+
+    @transaction.atomic
+    def _import_batch(self, rows: list[Row]) -> None:
+        outcomes = [(row, self._import_row(row)) for row in rows]
+        created = [o.asset.pk for _, o in outcomes if o.status == "imported" and o.asset is not None]
+        failures = [{"row": row.number, "path": row.path, "reason": o.reason} for row, o in outcomes if o.status == "failed"]
+        counts = {s: sum(1 for _, o in outcomes if o.status == s) for s in ("imported", "unchanged", "failed")}
+        event = audit_record(
+            action="import.batch",
+            actor=self.actor,
+            actor_name="system:import",
+            subjects=[("import", self.run.pk), *(("asset", pk) for pk in created)],
+            after={"rows": [rows[0].number, rows[-1].number], **counts, "failures": failures},
+            reason=f"{self.run.kind} import of {self.run.location}",
+        )
+        for row, outcome in outcomes:
+            for change in outcome.changes:
+                attachment_change(*change, audit_event=event)
+            if outcome.status == "failed":
+                ImportProblem.objects.create(
+                    run=self.run, row=row.number, path=row.path, reason=outcome.reason, asset=outcome.asset
+                )
+        ImportRun.objects.filter(pk=self.run.pk).update(
+            rows_total=F("rows_total") + len(rows),
+            unchanged=F("unchanged") + counts["unchanged"],
+            failed=F("failed") + counts["failed"],
+        )
+
+    def _import_row(self, row: Row) -> RowOutcome:
+        if not row.source or not row.record_id:
+            return RowOutcome("failed", "row has no source or no record_id")
+        record = self._record(row)
+        try:
+            path = resolve_inside(self.root, row.path)
+        except ValueError as exc:
+            return self._placeholder(record, row, f"path refused: {exc}")
+        if not path.is_file():
+            why = "file missing" if not path.exists() else "not a regular file"
+            return self._placeholder(record, row, f"{why}: {row.path}")
+        return self._import_file(record, row, path)
+
+    def _record(self, row: Row) -> Record:
+        source = self.sources.get(row.source)
+        if source is None:
+            source, _ = Source.objects.get_or_create(slug=row.source, defaults={"name": row.source})
+            self.sources[row.source] = source
+        record, _ = Record.objects.get_or_create(
+            source=source, external_id=row.record_id, defaults={"address": row.address}
+        )
+        return record
+
+    def _placeholder(self, record: Record, row: Row, reason: str) -> RowOutcome:
+        """A row without a usable file still gives its record a (stripped) placeholder."""
+        outcome = RowOutcome("failed", reason)
+        attachment = Attachment.objects.filter(record=record, slot=row.slot).first()
+        if attachment is None:
+            attachment = Attachment.objects.create(
+                record=record, slot=row.slot, state=Attachment.State.STRIPPED, reason=reason
+            )
+            outcome.changes = [(attachment, None, None, "", Attachment.State.STRIPPED, f"import: {reason}")]
+        return outcome
+
+    def _import_file(self, record: Record, row: Row, path: Path) -> RowOutcome:
+        stat = path.stat()
+        existing = (
+            Asset.objects.filter(source=record.source, origin_path=row.path).order_by("-imported_at", "-pk").first()
+        )
+        if existing and existing.origin_mtime_ns == stat.st_mtime_ns and existing.byte_size == stat.st_size:
+            return _known(existing)
+        if stat.st_size > settings.DEDUPE_MAX_FILE_BYTES:
+            return self._placeholder(record, row, f"file too large: {stat.st_size:,} bytes")
+        sha256 = _sha256_of(path)
+        if existing and existing.sha256 == sha256:
+            Asset.objects.filter(pk=existing.pk).update(origin_mtime_ns=stat.st_mtime_ns)
+            return _known(existing)
+        asset, problem = self._store(record.source, row, path, sha256, stat)
+        outcome = RowOutcome("failed" if problem else "imported", problem, asset)
+        outcome.changes = self._attach(record, row, asset, problem, replaced=existing)
+        return outcome
+
+    def _store(self, source: Source, row: Row, path: Path, sha256: str, stat: os.stat_result) -> tuple[Asset, str]:
+        problem = ""
+        probe = None
+        try:
+            with open(path, "rb") as f:
+                probe = imaging.probe(f, max_pixels=self.max_pixels)
+        except imaging.UnreadableImage as exc:
+            problem = str(exc)
+        ext = (probe.format.lower() if probe else path.suffix.lstrip(".").lower() or "bin")[:8]
+        with open(path, "rb") as f:
+            name = default_storage.save(f"assets/{sha256[:2]}/{sha256}/{uuid.uuid4().hex[:12]}.{ext}", File(f))
+        asset = Asset.objects.create(
+            source=source,
+            origin_path=row.path,
+            origin_mtime_ns=stat.st_mtime_ns,
+            sha256=sha256,
+            byte_size=stat.st_size,
+            storage_name=name,
+            format=probe.format if probe else "",
+            width=probe.width if probe else None,
+            height=probe.height if probe else None,
+            exif_orientation=probe.orientation if probe else None,
+            exif_captured_at=_aware(probe.captured_at) if probe else None,
+            captured_at=_parse_time(row.captured_at),
+            inspection=Asset.Inspection.UNREADABLE if problem else Asset.Inspection.PENDING,
+            unreadable_reason=problem,
+            import_run=self.run,
+            import_row=row.number,
+        )
+        return asset, problem
+
+    def _attach(self, record: Record, row: Row, asset: Asset, problem: str, replaced: Asset | None) -> list:
+        """Point the row's slot at the new asset; a slot another file already fills gets a sibling."""
+        state = Attachment.State.STRIPPED if problem else Attachment.State.ATTACHED
+        why = f"import: {row.path} is unreadable: {problem}" if problem else f"import: {row.path}"
+        attachment = Attachment.objects.filter(record=record, slot=row.slot).first()
+        if attachment is not None and (attachment.asset_id is None or attachment.asset_id == getattr(replaced, "pk", 0)):
+            change = (attachment, attachment.asset, asset, attachment.state, state, why)
+            if replaced is not None:
+                change = (*change[:5], f"import: file changed at {row.path}")
+            Attachment.objects.filter(pk=attachment.pk).update(asset=asset, state=state, reason=why)
+            return [change]
+        slot = row.slot if attachment is None else self._free_slot(record, row.slot)
+        if attachment is not None:
+            why += f" (slot {row.slot} already shows {attachment.asset.origin_path})"
+        attachment = Attachment.objects.create(record=record, slot=slot, asset=asset, state=state, reason=why)
+        return [(attachment, None, asset, "", state, why)]
+
+    @staticmethod
+    def _free_slot(record: Record, slot: str) -> str:
+        taken = set(Attachment.objects.filter(record=record, slot__startswith=slot).values_list("slot", flat=True))
+        return next(f"{slot}.{n}" for n in range(2, len(taken) + 3) if f"{slot}.{n}" not in taken)
+
+
+def _known(asset: Asset) -> RowOutcome:
+    if asset.inspection == Asset.Inspection.UNREADABLE:
+        return RowOutcome("failed", asset.unreadable_reason, asset)
+    return RowOutcome("unchanged", asset=asset)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _parse_time(raw: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return _aware(datetime.fromisoformat(raw))
+    except ValueError:
+        return None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or timezone.is_aware(value):
+        return value
+    return timezone.make_aware(value)
+
+
+def import_start(*, kind: str, location: str, root: Path, started_by: str = "") -> ImportRun:
+    with transaction.atomic():
+        run = ImportRun.objects.create(kind=kind, location=location, root=str(root), started_by=started_by)
+        audit_record(
+            action="import.start",
+            actor_name=started_by or "system:import",
+            subjects=[("import", run.pk)],
+            after={"kind": kind, "location": location, "root": str(root)},
+        )
+    return run
+
+
+def import_finish(run: ImportRun) -> dict:
+    """Close the run with its final counts; the summary is what `--json` prints."""
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=run.pk)
+        run.imported = run.assets.filter(inspection=Asset.Inspection.READABLE).count()
+        pending = run.assets.filter(inspection=Asset.Inspection.PENDING).count()
+        run.failed = run.problems.count()
+        run.status = ImportRun.Status.FINISHED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["imported", "failed", "status", "finished_at"])
+        summary = import_summary(run, pending=pending)
+        audit_record(
+            action="import.finish",
+            actor_name=run.started_by or "system:import",
+            subjects=[("import", run.pk)],
+            after={k: v for k, v in summary.items() if k != "failed"} | {"failed": len(summary["failed"])},
+            reason=f"{run.kind} import of {run.location}",
+        )
+    return summary
+
+
+def import_summary(run: ImportRun, *, pending: int = 0) -> dict:
+    summary = {
+        "run": run.pk,
+        "imported": run.imported,
+        "unchanged": run.unchanged,
+        "failed": [{"row": p.row, "path": p.path, "reason": p.reason} for p in run.problems.order_by("row", "pk")],
+    }
+    if pending:
+        summary["pending"] = pending
+    return summary

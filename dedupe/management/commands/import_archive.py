@@ -1,0 +1,36 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dedupe.ingest import ManifestError, count_manifest_rows, manifest_rows
+from dedupe.management.importing import add_common_arguments, print_summary, run_import
+
+
+class Command(BaseCommand):
+    help = "Import files listed in a manifest CSV (path,source,record_id,slot,address,captured_at)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("manifest", type=Path)
+        parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
+        add_common_arguments(parser)
+
+    def handle(self, *args, **options) -> None:
+        manifest: Path = options["manifest"]
+        root: Path = options["root"] or manifest.parent
+        if not manifest.is_file():
+            raise CommandError(f"{manifest}: no such manifest file")
+        if not root.is_dir():
+            raise CommandError(f"{root}: the import root is not a folder")
+        try:
+            summary = run_import(
+                self,
+                kind="archive",
+                location=str(manifest),
+                root=root,
+                rows=manifest_rows(manifest),
+                total=count_manifest_rows(manifest),
+                options=options,
+            )
+        except (ManifestError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{manifest}: {exc}") from None
+        print_summary(self, summary, as_json=options["json"])

@@ -1,0 +1,64 @@
+"""What import_archive and import_folder share: the progress bar, inspection and the summary."""
+
+import getpass
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandParser
+from tqdm import tqdm
+
+from dedupe.ingest import Importer, Row, import_finish, import_start
+from dedupe.models import Asset
+from dedupe.workers import inspect_assets, workers_available
+
+
+def add_common_arguments(parser: CommandParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the summary")
+    parser.add_argument(
+        "--sync", action="store_true", help="decode and fingerprint in this process, even when workers are running"
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="queue the decoding for the workers and return without waiting"
+    )
+
+
+def run_import(
+    command: BaseCommand, *, kind: str, location: str, root: Path, rows: Iterator[Row], total: int, options: dict
+) -> dict:
+    run = import_start(kind=kind, location=location, root=root, started_by=_os_user())
+    quiet = options["json"] or options["verbosity"] == 0
+    with tqdm(total=total, desc="import", unit="file", disable=None if not quiet else True) as bar:
+        Importer(run=run, root=root).import_rows(rows, progress=bar.update)
+
+    pending = run.assets.filter(inspection=Asset.Inspection.PENDING)
+    ids = list(pending.values_list("pk", flat=True))
+    use_workers = not options["sync"] and workers_available()
+    if ids and not quiet:
+        where = "on the Celery workers" if use_workers else "in this process (no Celery worker answered)"
+        command.stderr.write(f"Decoding and fingerprinting {len(ids)} new files {where}.")
+    if ids and not (options["no_wait"] and use_workers):
+        with tqdm(total=len(ids), desc="inspect", unit="file", disable=None if not quiet else True) as bar:
+            inspect_assets(ids, use_workers=use_workers, pending_count=pending.count, progress=bar.update)
+    elif ids:
+        inspect_assets(ids, use_workers=True, pending_count=pending.count, timeout=0)
+    return import_finish(run)
+
+
+def print_summary(command: BaseCommand, summary: dict, *, as_json: bool) -> None:
+    if as_json:
+        command.stdout.write(json.dumps(summary))
+        return
+    for failure in summary["failed"]:
+        command.stdout.write(f"row {failure['row']}: {failure['path']}: {failure['reason']}")
+    line = f"Imported {summary['imported']}, unchanged {summary['unchanged']}, failed {len(summary['failed'])}"
+    if summary.get("pending"):
+        line += f", still being decoded by the workers {summary['pending']}"
+    command.stdout.write(command.style.SUCCESS(line) if not summary["failed"] else command.style.WARNING(line))
+
+
+def _os_user() -> str:
+    try:
+        return f"system:import ({getpass.getuser()})"
+    except (KeyError, OSError):
+        return "system:import"

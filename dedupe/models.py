@@ -1,0 +1,238 @@
+"""The archive: sources, records, the image files they show, and the audit log of every change."""
+
+from django.db import models
+
+
+class Source(models.Model):
+    """One record system, e.g. `building-permits`."""
+
+    class Sensitivity(models.TextChoices):
+        PUBLIC = "public", "Public"
+        INTERNAL = "internal", "Internal"
+        SENSITIVE = "sensitive", "Sensitive"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices, default=Sensitivity.INTERNAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Record(models.Model):
+    """One entry in a source (permit number, parcel number, case id)."""
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="records")
+    external_id = models.CharField(max_length=200)
+    address = models.CharField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source", "external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="record_unique_external_id"),
+        ]
+        indexes = [models.Index(fields=["address"], name="record_address")]
+
+    def __str__(self) -> str:
+        return f"{self.source.slug}/{self.external_id}"
+
+
+class Asset(models.Model):
+    """One stored image file. Two files with equal bytes are two assets: people decide merges."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        QUARANTINED = "quarantined", "Quarantined"
+        PURGED = "purged", "Purged"
+
+    class Inspection(models.TextChoices):
+        PENDING = "pending", "Not inspected yet"
+        READABLE = "readable", "Readable"
+        UNREADABLE = "unreadable", "Unreadable"
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="assets")
+    origin_path = models.CharField(max_length=1024, help_text="Where the source system keeps the file.")
+    origin_mtime_ns = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64)
+    byte_size = models.BigIntegerField()
+    storage_name = models.CharField(max_length=500, help_text="Where the bytes live in Django storage.")
+    format = models.CharField(max_length=16, blank=True)
+    # As shown: after the EXIF orientation is applied.
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    exif_orientation = models.PositiveSmallIntegerField(null=True, blank=True)
+    exif_captured_at = models.DateTimeField(null=True, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True, help_text="As the source system reports it.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    inspection = models.CharField(max_length=16, choices=Inspection.choices, default=Inspection.PENDING)
+    unreadable_reason = models.TextField(blank=True)
+    thumbnail_name = models.CharField(max_length=500, blank=True)
+    import_run = models.ForeignKey(
+        "ImportRun", on_delete=models.PROTECT, null=True, blank=True, related_name="assets"
+    )
+    import_row = models.PositiveIntegerField(null=True, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # The same path re-imported with other bytes is a new asset; the same bytes are not.
+            models.UniqueConstraint(fields=["source", "origin_path", "sha256"], name="asset_unique_origin_version"),
+        ]
+        indexes = [
+            models.Index(fields=["sha256"], name="asset_sha256"),
+            models.Index(fields=["state"], name="asset_state"),
+            models.Index(fields=["inspection"], name="asset_inspection"),
+            models.Index(fields=["source", "origin_path"], name="asset_origin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"asset {self.pk} ({self.origin_path})"
+
+    @property
+    def pixels(self) -> int:
+        return (self.width or 0) * (self.height or 0)
+
+
+class Fingerprint(models.Model):
+    """What detection computes once per readable asset. Hashes are 64-bit, stored signed."""
+
+    asset = models.OneToOneField(Asset, on_delete=models.CASCADE, primary_key=True, related_name="fingerprint")
+    phash = models.BigIntegerField()
+    dhash = models.BigIntegerField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["phash"], name="fingerprint_phash")]
+
+
+class Attachment(models.Model):
+    """A record's slot that shows an asset: the placeholder a past cleanup once stripped."""
+
+    class State(models.TextChoices):
+        ATTACHED = "attached", "Attached"
+        STRIPPED = "stripped", "Stripped"
+        RESTORED = "restored", "Restored"
+        DETACHED = "detached", "Detached on purpose"
+
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="attachments")
+    slot = models.CharField(max_length=64)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="attachments")
+    state = models.CharField(max_length=16, choices=State.choices)
+    reason = models.TextField(blank=True, help_text="Why the attachment is in its current state.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["record", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "slot"], name="attachment_unique_slot"),
+            # A stripped placeholder may have lost its asset; a shown one never has.
+            models.CheckConstraint(
+                condition=~models.Q(state__in=["attached", "restored"]) | models.Q(asset__isnull=False),
+                name="attachment_shown_has_asset",
+            ),
+        ]
+        indexes = [models.Index(fields=["state"], name="attachment_state")]
+
+    def __str__(self) -> str:
+        return f"{self.record} slot {self.slot}"
+
+
+class AttachmentChange(models.Model):
+    """One step in an attachment's history: which asset it showed before and after, and why."""
+
+    attachment = models.ForeignKey(Attachment, on_delete=models.PROTECT, related_name="history")
+    at = models.DateTimeField(auto_now_add=True)
+    from_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    to_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    reason = models.TextField()
+    audit_event = models.ForeignKey("AuditEvent", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["attachment", "at", "id"]
+
+
+class ImportRun(models.Model):
+    """One run of import_archive or import_folder, with its counts."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16)  # archive | folder
+    location = models.CharField(max_length=1024, help_text="The manifest or folder imported.")
+    root = models.CharField(max_length=1024)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+
+class ImportProblem(models.Model):
+    """A row of an import that did not yield a readable asset, kept for people to see later."""
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="problems")
+    row = models.PositiveIntegerField(null=True, blank=True)
+    path = models.CharField(max_length=1024)
+    reason = models.TextField()
+    asset = models.ForeignKey(Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["run", "row", "id"]
+
+
+class AuditEvent(models.Model):
+    """An append-only entry for one state change; written only by `dedupe.audit.audit_record`."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor_id = models.BigIntegerField(null=True, blank=True, help_text="User id; empty for system work.")
+    actor_name = models.CharField(max_length=150)
+    actor_role = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["actor_id", "id"], name="audit_actor")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} by {self.actor_name}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only: an event cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only: an event cannot be deleted.")
+
+
+class AuditSubject(models.Model):
+    """One object an audit event concerns; ids, not foreign keys, so history outlives the rows."""
+
+    event = models.ForeignKey(AuditEvent, on_delete=models.PROTECT, related_name="subjects")
+    kind = models.CharField(max_length=32)  # source | record | asset | attachment | import | ...
+    object_id = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "object_id", "event"], name="audit_subject")]

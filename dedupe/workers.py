@@ -1,0 +1,45 @@
+"""Handing chunks of work to Celery workers, or doing them here when no worker is there.
+
+Commands that people run by hand (import, scan --sync) must finish with or without workers: a
+worker answering a ping takes the chunks; otherwise this process works through them itself.
+"""
+
+from collections.abc import Callable, Sequence
+
+from django.db import transaction
+
+from config.celery import app
+
+from .inspection import assets_inspect, chunked, wait_for_inspection
+
+
+def workers_available(timeout: float = 1.5) -> bool:
+    """True when at least one Celery worker answers a ping on the configured broker."""
+    if app.conf.task_always_eager:
+        return False
+    try:
+        return bool(app.control.ping(timeout=timeout))
+    except Exception:  # noqa: BLE001 - an unreachable broker means no worker, not a crash
+        return False
+
+
+def inspect_assets(
+    asset_ids: Sequence[int],
+    *,
+    use_workers: bool,
+    pending_count: Callable[[], int],
+    progress: Callable[[int], None] = lambda n: None,
+    timeout: float = 24 * 3600,
+) -> int:
+    """Inspect `asset_ids` on the workers (and wait for them) or here; returns how many are still pending."""
+    from .tasks import assets_inspect_task
+
+    chunks = chunked(asset_ids)
+    if not use_workers:
+        for chunk in chunks:
+            assets_inspect(chunk)
+            progress(len(chunk))
+        return 0
+    for chunk in chunks:
+        transaction.on_commit(lambda chunk=chunk: assets_inspect_task.delay(chunk))
+    return wait_for_inspection(pending_count, progress, timeout=timeout)
