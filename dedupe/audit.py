@@ -29,7 +29,7 @@ class Origin:
     task_id: str = ""
 
 
-_origin: ContextVar[Origin] = ContextVar("audit_origin", default=Origin())
+_origin: ContextVar[Origin | None] = ContextVar("audit_origin", default=None)
 
 
 class AuditError(RuntimeError):
@@ -58,8 +58,10 @@ def audit_record(
 ) -> AuditEvent:
     """Append one audit event about `subjects` (pairs like ("asset", 12)) for a change in progress."""
     if not connection.in_atomic_block:
-        raise AuditError(f"audit event {action!r} written outside a transaction: wrap the change and the event together")
-    origin = _origin.get()
+        raise AuditError(
+            f"audit event {action!r} written outside a transaction: wrap the change and the event together"
+        )
+    origin = _origin.get() or Origin()
     event = AuditEvent.objects.create(
         actor_id=getattr(actor, "pk", None),
         actor_name=actor.get_username() if actor is not None else (actor_name or "system"),
@@ -102,4 +104,4 @@ def _enter_task(task_id: str | None = None, **kwargs: Any) -> None:
 
 @task_postrun.connect(weak=False)
 def _leave_task(**kwargs: Any) -> None:
-    _origin.set(Origin())
+    _origin.set(None)

@@ -128,10 +128,7 @@ def _captured_at(exif: Image.Exif) -> datetime | None:
 def decode_upright(data: bytes, *, min_side: int, orientation: int | None) -> Image.Image:
     """Decode to RGB with the shorter side at least `min_side` (not more than 2x that), upright."""
     try:
-        if data[:3] == b"\xff\xd8\xff":
-            im = _decode_jpeg(data, min_side)
-        else:
-            im = _decode_other(data, min_side)
+        im = _decode_jpeg(data, min_side) if data[:3] == b"\xff\xd8\xff" else _decode_other(data, min_side)
     except UnreadableImage:
         raise
     except Image.DecompressionBombError as exc:

@@ -64,7 +64,9 @@ def manifest_rows(manifest: Path) -> Iterator[Row]:
         reader = csv.DictReader(f)
         missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ManifestError(f"{manifest}: missing column(s) {', '.join(missing)}; expected {','.join(MANIFEST_COLUMNS)}")
+            raise ManifestError(
+                f"{manifest}: missing column(s) {', '.join(missing)}; expected {','.join(MANIFEST_COLUMNS)}"
+            )
         for number, raw in enumerate(reader, start=1):
             yield Row(
                 number=number,
@@ -139,8 +141,10 @@ class Importer:
     @transaction.atomic
     def _import_batch(self, rows: list[Row]) -> None:
         outcomes = [(row, self._import_row(row)) for row in rows]
-        created = [o.asset.pk for _, o in outcomes if o.status == "imported" and o.asset is not None]
-        failures = [{"row": row.number, "path": row.path, "reason": o.reason} for row, o in outcomes if o.status == "failed"]
+        created = [o.asset.pk for _, o in outcomes if o.asset is not None and o.asset.import_run_id == self.run.pk]
+        failures = [
+            {"row": row.number, "path": row.path, "reason": o.reason} for row, o in outcomes if o.status == "failed"
+        ]
         counts = {s: sum(1 for _, o in outcomes if o.status == s) for s in ("imported", "unchanged", "failed")}
         event = audit_record(
             action="import.batch",
@@ -251,7 +255,9 @@ class Importer:
         state = Attachment.State.STRIPPED if problem else Attachment.State.ATTACHED
         why = f"import: {row.path} is unreadable: {problem}" if problem else f"import: {row.path}"
         attachment = Attachment.objects.filter(record=record, slot=row.slot).first()
-        if attachment is not None and (attachment.asset_id is None or attachment.asset_id == getattr(replaced, "pk", 0)):
+        if attachment is not None and (
+            attachment.asset_id is None or attachment.asset_id == getattr(replaced, "pk", 0)
+        ):
             change = (attachment, attachment.asset, asset, attachment.state, state, why)
             if replaced is not None:
                 change = (*change[:5], f"import: file changed at {row.path}")

@@ -39,9 +39,7 @@ def inspect_one(asset: Asset) -> Inspected:
     except OSError as exc:
         return Inspected(asset.pk, None, f"stored bytes cannot be read: {exc}")
     try:
-        im = imaging.decode_upright(
-            data, min_side=settings.DEDUPE_THUMBNAIL_SIZE, orientation=asset.exif_orientation
-        )
+        im = imaging.decode_upright(data, min_side=settings.DEDUPE_THUMBNAIL_SIZE, orientation=asset.exif_orientation)
         return Inspected(asset.pk, imaging.fingerprint(im, thumbnail_side=settings.DEDUPE_THUMBNAIL_SIZE))
     except imaging.UnreadableImage as exc:
         return Inspected(asset.pk, None, str(exc))
@@ -108,7 +106,9 @@ def _mark_unreadable(asset: Asset, problem: str, event) -> None:
     for attachment in shown:
         reason = f"asset {asset.pk} is unreadable: {problem}"
         Attachment.objects.filter(pk=attachment.pk).update(state=Attachment.State.STRIPPED, reason=reason)
-        attachment_change(attachment, asset, asset, attachment.state, Attachment.State.STRIPPED, reason, audit_event=event)
+        attachment_change(
+            attachment, asset, asset, attachment.state, Attachment.State.STRIPPED, reason, audit_event=event
+        )
     if asset.import_run_id is not None:
         ImportProblem.objects.create(
             run_id=asset.import_run_id, row=asset.import_row, path=asset.origin_path, reason=problem, asset=asset

@@ -73,9 +73,7 @@ class Asset(models.Model):
     inspection = models.CharField(max_length=16, choices=Inspection.choices, default=Inspection.PENDING)
     unreadable_reason = models.TextField(blank=True)
     thumbnail_name = models.CharField(max_length=500, blank=True)
-    import_run = models.ForeignKey(
-        "ImportRun", on_delete=models.PROTECT, null=True, blank=True, related_name="assets"
-    )
+    import_run = models.ForeignKey("ImportRun", on_delete=models.PROTECT, null=True, blank=True, related_name="assets")
     import_row = models.PositiveIntegerField(null=True, blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
 
@@ -109,6 +107,9 @@ class Fingerprint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["phash"], name="fingerprint_phash")]
+
+    def __str__(self) -> str:
+        return f"fingerprint of asset {self.asset_id}"
 
 
 class Attachment(models.Model):
@@ -158,6 +159,9 @@ class AttachmentChange(models.Model):
     class Meta:
         ordering = ["attachment", "at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.attachment}: {self.from_state or 'new'} -> {self.to_state}"
+
 
 class ImportRun(models.Model):
     """One run of import_archive or import_folder, with its counts."""
@@ -182,6 +186,9 @@ class ImportRun(models.Model):
     class Meta:
         ordering = ["-started_at"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.pk} of {self.location}"
+
 
 class ImportProblem(models.Model):
     """A row of an import that did not yield a readable asset, kept for people to see later."""
@@ -194,6 +201,9 @@ class ImportProblem(models.Model):
 
     class Meta:
         ordering = ["run", "row", "id"]
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.path}: {self.reason}"
 
 
 class AuditEvent(models.Model):
@@ -236,3 +246,6 @@ class AuditSubject(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["kind", "object_id", "event"], name="audit_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.object_id}"

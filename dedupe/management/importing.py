@@ -27,7 +27,8 @@ def run_import(
     command: BaseCommand, *, kind: str, location: str, root: Path, rows: Iterator[Row], total: int, options: dict
 ) -> dict:
     run = import_start(kind=kind, location=location, root=root, started_by=_os_user())
-    quiet = options["json"] or options["verbosity"] == 0
+    # Progress and notes go to stderr (stdout stays one JSON object); bars only on a terminal.
+    quiet = options["verbosity"] == 0
     with tqdm(total=total, desc="import", unit="file", disable=None if not quiet else True) as bar:
         Importer(run=run, root=root).import_rows(rows, progress=bar.update)
 

@@ -1,0 +1,146 @@
+"""Fixtures shared by every test: a private media folder, and real services for the tests that need them.
+
+In CI (CI=true) a service a test needs but cannot reach fails the test; on a developer's machine
+it skips with the reason, so the rest of the suite still runs.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def service_missing(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is not reachable, and CI must test against it")
+    pytest.skip(f"{what} is not reachable")
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        service_missing(f"Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+def database_url() -> str:
+    """The URL of the test database, for processes the tests start."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+class ServiceEnv(dict):
+    """Environment for child processes: the test database, media folder, broker and a private queue."""
+
+
+@pytest.fixture
+def child_env(media_root: Path, tmp_path: Path) -> ServiceEnv:
+    env = ServiceEnv(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        MEDIA_ROOT=str(media_root),
+        DEDUPE_VAR_DIR=str(tmp_path / "var"),
+        CELERY_QUEUE=f"test-{uuid.uuid4().hex[:8]}",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Worker:
+    """A real `celery worker` process; `kill()` takes it down like the OOM killer would."""
+
+    def __init__(self, env: dict, log: Path, concurrency: int = 1) -> None:
+        self.env, self.log, self.concurrency = env, log, concurrency
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Worker":
+        name = f"w{uuid.uuid4().hex[:6]}@%h"
+        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-n", name,
+               "-Q", self.env["CELERY_QUEUE"], "--concurrency", str(self.concurrency),
+               "--without-gossip", "--without-mingle"]  # fmt: skip
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            if b"ready." in self.log.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def broker_env(request, child_env: ServiceEnv, tmp_path: Path) -> ServiceEnv:
+    """The same test over the filesystem broker (no server) and over Redis."""
+    if request.param == "redis":
+        child_env["CELERY_BROKER_URL"] = redis_url()
+    else:
+        child_env["CELERY_BROKER_URL"] = "filesystem://localhost/"
+    return child_env
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator:
+    workers: list[Worker] = []
+
+    def start(env: dict, concurrency: int = 1) -> Worker:
+        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log", concurrency).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def manage(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python manage.py ARGS` as its own process, as a person or a script would."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def pytest_sessionstart(session) -> None:
+    """Broker folders left by an earlier run would feed old messages to new workers."""
+    shutil.rmtree(ROOT / "var" / "test" / "broker", ignore_errors=True)

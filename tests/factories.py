@@ -1,0 +1,92 @@
+"""Small fixtures made on the fly: photographs, bad files and manifests. Nothing from ../shared."""
+
+import csv
+import io
+import random
+import struct
+import zlib
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter
+
+MANIFEST_HEADER = ["path", "source", "record_id", "slot", "address", "captured_at"]
+
+
+def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A picture with structure at every scale (shapes, gradient, noise), distinct per seed."""
+    rng = random.Random(seed)
+    w, h = size
+    im = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(im)
+    for _ in range(14):
+        x0, y0 = rng.randrange(w), rng.randrange(h)
+        x1, y1 = x0 + rng.randrange(w // 8, w // 2), y0 + rng.randrange(h // 8, h // 2)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        (draw.rectangle if rng.random() < 0.5 else draw.ellipse)((x0, y0, x1, y1), fill=colour)
+    noise = Image.effect_noise(size, 18).convert("RGB")
+    return Image.blend(im, noise, 0.12).filter(ImageFilter.GaussianBlur(0.6))
+
+
+def jpeg_bytes(im: Image.Image, quality: int = 90, exif: bytes | None = None) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality, **({"exif": exif} if exif else {}))
+    return buf.getvalue()
+
+
+def png_bomb(side: int = 50000) -> bytes:
+    """A valid little PNG whose header claims side x side pixels."""
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    body = zlib.compress(b"\x00" * (side // 8 + 2) * 64, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def bad_files(good_jpeg: bytes) -> dict[str, bytes]:
+    """Each kind of malformed file a real archive holds, by file name."""
+    rng = random.Random(5)
+    middle = len(good_jpeg) // 2
+    return {
+        "truncated.jpg": good_jpeg[: len(good_jpeg) // 3],
+        "empty.jpg": b"",
+        "not-an-image.jpg": b"%PDF-1.4\n% a scanned form\n",
+        "error-page.png": b"<html><body>502 Bad Gateway</body></html>",
+        "corrupt-middle.jpg": good_jpeg[:middle]
+        + bytes(rng.randrange(256) for _ in range(3000))
+        + good_jpeg[middle + 3000 :],
+        "bomb.png": png_bomb(),
+    }
+
+
+def write_manifest(root: Path, rows: list[list]) -> Path:
+    manifest = root / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(MANIFEST_HEADER)
+        writer.writerows(rows)
+    return manifest
+
+
+def small_archive(root: Path, *, photos: int = 4, bad: bool = True) -> Path:
+    """`photos` distinct JPEGs in `permits`, one byte copy in `cases`, and the bad files; returns the manifest."""
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rows = []
+    first = b""
+    for i in range(photos):
+        data = jpeg_bytes(photo(i))
+        first = first or data
+        (images / f"p{i}.jpg").write_bytes(data)
+        rows.append([f"images/p{i}.jpg", "permits", f"P-{i}", 1, f"{100 + i} Temple St", "2024-03-01T10:00:00"])
+    (images / "copy.jpg").write_bytes(first)
+    rows.append(["images/copy.jpg", "cases", "C-1", 1, "100 Temple St", ""])
+    if bad:
+        for name, blob in bad_files(first).items():
+            (images / name).write_bytes(blob)
+            rows.append([f"images/{name}", "cases", f"BAD-{name}", 1, "unknown", ""])
+        rows.append(["images/missing.jpg", "cases", "MISSING", 1, "unknown", ""])
+        rows.append(["../escape.jpg", "cases", "ESCAPE", 1, "unknown", ""])
+        rows.append(["/etc/hostname", "cases", "ABSOLUTE", 1, "unknown", ""])
+    return write_manifest(root, rows)
