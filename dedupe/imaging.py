@@ -33,6 +33,11 @@ ORIENTATION_TRANSPOSE = {
     8: [Image.Transpose.ROTATE_90],
 }
 
+# A band counts as a letterbox bar while it stays this close (of 255) to the corner colour.
+BAR_TOLERANCE = 24
+# The centre kept by the zoomed hash: a copy cropped by 5% on each side hashes like it.
+ZOOM_KEEP = 0.9
+
 # libjpeg warnings that leave every pixel intact (padding after the image data): not corruption.
 HARMLESS_JPEG_WARNINGS = ("extraneous bytes before marker",)
 
@@ -58,6 +63,9 @@ class Prints:
 
     phash: int
     dhash: int
+    phash_zoom: int
+    phash256: bytes
+    phash256_zoom: bytes
     thumbnail: bytes
 
 
@@ -185,13 +193,62 @@ def hash_to_int(h: imagehash.ImageHash) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+def hash_to_bytes(h: imagehash.ImageHash) -> bytes:
+    return np.packbits(h.hash.flatten()).tobytes()
+
+
+def content_box(im: Image.Image) -> tuple[int, int, int, int]:
+    """The picture without letterbox or pillarbox bars: uniform bands of equal width on opposite sides.
+
+    Only symmetric bars count, so a photo with a plain sky along its top edge is left whole.
+    """
+    grey = np.asarray(im.convert("L"), dtype=np.int16)
+    h, w = grey.shape
+    corner = int(np.median([grey[0, 0], grey[0, -1], grey[-1, 0], grey[-1, -1]]))
+    deviation = np.abs(grey - corner)
+    left, right = _bar(deviation.T), _bar(deviation.T[::-1])
+    top, bottom = _bar(deviation), _bar(deviation[::-1])
+    box = [0, 0, w, h]
+    if _symmetric(left, right, w):
+        box[0], box[2] = left, w - right
+    if _symmetric(top, bottom, h):
+        box[1], box[3] = top, h - bottom
+    return tuple(box)
+
+
+def _bar(lines: np.ndarray) -> int:
+    """How many leading lines stay within BAR_TOLERANCE of the corner colour (2% may stray: JPEG noise)."""
+    uniform = np.percentile(lines, 98, axis=1) <= BAR_TOLERANCE
+    return len(uniform) if uniform.all() else int(np.argmin(uniform))
+
+
+def _symmetric(a: int, b: int, side: int) -> bool:
+    return a > 0.02 * side and b > 0.02 * side and abs(a - b) <= 0.02 * side + 2 and a + b < 0.6 * side
+
+
+def zoomed(im: Image.Image, keep: float = ZOOM_KEEP) -> Image.Image:
+    """The centre of the picture: what a copy cropped by (1 - keep) / 2 on each side shows."""
+    w, h = im.size
+    dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
+    return im.crop((dx, dy, w - dx, h - dy))
+
+
 def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
-    """pHash, dHash and a WebP thumbnail, all from the same upright decode."""
+    """All hashes and the WebP thumbnail from one upright decode.
+
+    Hashes are taken from the thumbnail, bars trimmed: pHash and dHash of the picture, pHash of
+    its centre (so a cropped copy meets its original), and 256-bit pHashes of both to verify.
+    """
     thumb = ImageOps.contain(im, (thumbnail_side, thumbnail_side), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     thumb.save(buf, "WEBP", quality=80, method=0)
+    content = thumb.crop(content_box(thumb))
+    centre = zoomed(content)
     return Prints(
-        phash=hash_to_int(imagehash.phash(im)),
-        dhash=hash_to_int(imagehash.dhash(im)),
+        phash=hash_to_int(imagehash.phash(content)),
+        dhash=hash_to_int(imagehash.dhash(content)),
+        phash_zoom=hash_to_int(imagehash.phash(centre)),
+        phash256=hash_to_bytes(imagehash.phash(content, hash_size=16)),
+        phash256_zoom=hash_to_bytes(imagehash.phash(centre, hash_size=16)),
         thumbnail=buf.getvalue(),
     )

@@ -22,6 +22,7 @@ from .models import Asset, Attachment, Fingerprint, ImportProblem
 # about a second of work: long enough that queue and commit overhead vanish, short enough
 # that a killed worker loses little.
 INSPECT_CHUNK = 48
+FINGERPRINT_FIELDS = ["phash", "dhash", "phash_zoom", "phash256", "phash256_zoom"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,20 @@ def _write_readable(results: list[Inspected], assets: dict[int, Asset], thumbnai
         asset.thumbnail_name = thumbnails[r.asset_id]
     Asset.objects.bulk_update([assets[r.asset_id] for r in results], ["inspection", "thumbnail_name"])
     Fingerprint.objects.bulk_create(
-        [Fingerprint(asset_id=r.asset_id, phash=r.prints.phash, dhash=r.prints.dhash) for r in results],
+        [
+            Fingerprint(
+                asset_id=r.asset_id,
+                phash=r.prints.phash,
+                dhash=r.prints.dhash,
+                phash_zoom=r.prints.phash_zoom,
+                phash256=r.prints.phash256,
+                phash256_zoom=r.prints.phash256_zoom,
+            )
+            for r in results
+        ],
         update_conflicts=True,
         unique_fields=["asset"],
-        update_fields=["phash", "dhash"],
+        update_fields=FINGERPRINT_FIELDS,
     )
 
 

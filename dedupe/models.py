@@ -14,6 +14,9 @@ class Source(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices, default=Sensitivity.INTERNAL)
+    # Detection thresholds for pairs touching this source; empty = the measured defaults.
+    near_radius = models.PositiveSmallIntegerField(null=True, blank=True)
+    verify_radius = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -98,15 +101,21 @@ class Asset(models.Model):
 
 
 class Fingerprint(models.Model):
-    """What detection computes once per readable asset. Hashes are 64-bit, stored signed."""
+    """What detection computes once per readable asset. 64-bit hashes are stored signed.
+
+    Hashes are taken with letterbox bars trimmed; the `zoom` ones on the centre 90%, so that a
+    copy cropped by 5% per side meets its original. The 256-bit pHashes verify what the 64-bit
+    ones found. `pixel_sha256` (upright decoded pixels) is paid for only when a pair needs it.
+    """
 
     asset = models.OneToOneField(Asset, on_delete=models.CASCADE, primary_key=True, related_name="fingerprint")
     phash = models.BigIntegerField()
     dhash = models.BigIntegerField()
+    phash_zoom = models.BigIntegerField()
+    phash256 = models.BinaryField(max_length=32)
+    phash256_zoom = models.BinaryField(max_length=32)
+    pixel_sha256 = models.CharField(max_length=64, blank=True)
     computed_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["phash"], name="fingerprint_phash")]
 
     def __str__(self) -> str:
         return f"fingerprint of asset {self.asset_id}"
@@ -249,3 +258,128 @@ class AuditSubject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.object_id}"
+
+
+class ScanRun(models.Model):
+    """One detection run: inspect what is pending, search the new assets against all, group."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+
+    class Phase(models.TextChoices):
+        INSPECT = "inspect", "Decoding and fingerprinting"
+        SEARCH = "search", "Searching for pairs"
+        VERIFY = "verify", "Comparing pixels"
+        GROUP = "group", "Grouping"
+        DONE = "done", "Done"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.INSPECT)
+    started_by = models.CharField(max_length=150)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    new_assets = models.PositiveIntegerField(default=0)
+    candidates_found = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    # The assets searched: everything up to this id that was readable when the scan began.
+    upto_asset = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # Two scans at once would do the work twice: at most one runs.
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_running_scan"),
+        ]
+
+    def __str__(self) -> str:
+        return f"scan {self.pk} ({self.status}, {self.phase})"
+
+
+class ScanChunk(models.Model):
+    """A piece of a scan phase that one task does; the database, not the broker, says what is left."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="chunks")
+    phase = models.CharField(max_length=16, choices=ScanRun.Phase.choices)
+    number = models.PositiveIntegerField()
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["scan", "phase", "number"]
+        constraints = [models.UniqueConstraint(fields=["scan", "phase", "number"], name="chunk_unique")]
+        indexes = [models.Index(fields=["scan", "phase", "status"], name="chunk_status")]
+
+    def __str__(self) -> str:
+        return f"{self.scan} {self.phase} chunk {self.number}"
+
+
+class CandidateGroup(models.Model):
+    """A connected set of open candidates: three copies of one photo are reviewed once."""
+
+    size = models.PositiveIntegerField(default=0)
+    best_kind = models.CharField(max_length=16)
+    best_score = models.FloatField(default=0)
+    address_conflict = models.BooleanField(default=False)
+    cross_source = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["best_kind", "-best_score", "id"], name="group_queue")]
+
+    def __str__(self) -> str:
+        return f"group {self.pk} of {self.size}"
+
+
+class Candidate(models.Model):
+    """A pair of assets that may be the same photograph, with the evidence. asset_a.pk < asset_b.pk."""
+
+    class Kind(models.TextChoices):
+        EXACT = "exact", "Same bytes"
+        PIXEL = "pixel", "Same pixels"
+        NEAR = "near", "Near duplicate"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SAME = "same", "Same photograph"
+        DIFFERENT = "different", "Different photographs"
+        WRONG_ATTACHMENT = "wrong_attachment", "Wrong attachment"
+
+    asset_a = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    asset_b = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    score = models.FloatField(help_text="0..1; 1 is the same bytes.")
+    evidence = models.JSONField(default=dict)
+    address_conflict = models.BooleanField(default=False)
+    cross_source = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    group = models.ForeignKey(
+        CandidateGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="candidates"
+    )
+    found_by = models.ForeignKey(ScanRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    found_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset_a", "asset_b"], name="candidate_unique_pair"),
+            models.CheckConstraint(condition=models.Q(asset_a__lt=models.F("asset_b")), name="candidate_ordered_pair"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "kind", "-score", "id"], name="candidate_queue"),
+            models.Index(fields=["asset_b"], name="candidate_asset_b"),
+            models.Index(fields=["group"], name="candidate_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} candidate {self.asset_a_id}~{self.asset_b_id}"
