@@ -202,6 +202,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # chunks are big; let idle workers take t
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Redis re-delivers a message whose worker died after this long; chunks take seconds, so an
+# hour (the default) would leave a killed worker's chunk waiting far longer than needed.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
+CELERY_BEAT_SCHEDULE = {
+    # Re-queue chunks of a running scan whose worker went away (see dedupe.scanning.scan_tick).
+    "scan-watch": {"task": "dedupe.tasks.scan_watch_task", "schedule": 60.0},
+}
 
 # --- Dedupe Desk ----------------------------------------------------------------------------
 # Pillow warns between 1x and 2x its limit and only raises above 2x; the import refuses
@@ -209,6 +217,11 @@ CELERY_TIMEZONE = TIME_ZONE
 DEDUPE_MAX_IMAGE_PIXELS = env_int("DEDUPE_MAX_IMAGE_PIXELS", 120_000_000)
 DEDUPE_MAX_FILE_BYTES = env_int("DEDUPE_MAX_FILE_BYTES", 200 * 1024 * 1024)
 DEDUPE_THUMBNAIL_SIZE = env_int("DEDUPE_THUMBNAIL_SIZE", 512)
+# Pixels decoded on the shorter side for hashing and the thumbnail: JPEGs are decoded at the
+# smallest DCT scale (1/2, 1/4, 1/8) that still gives this many, so a phone photo costs 1/64.
+DEDUPE_DECODE_SIDE = env_int("DEDUPE_DECODE_SIDE", 256)
+# How long a worker may hold a chunk of a scan before someone else may take it over.
+DEDUPE_CHUNK_LEASE_SECONDS = env_int("DEDUPE_CHUNK_LEASE_SECONDS", 300)
 
 LOGGING = {
     "version": 1,

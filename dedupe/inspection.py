@@ -40,7 +40,7 @@ def inspect_one(asset: Asset) -> Inspected:
     except OSError as exc:
         return Inspected(asset.pk, None, f"stored bytes cannot be read: {exc}")
     try:
-        im = imaging.decode_upright(data, min_side=settings.DEDUPE_THUMBNAIL_SIZE, orientation=asset.exif_orientation)
+        im = imaging.decode_upright(data, min_side=settings.DEDUPE_DECODE_SIDE, orientation=asset.exif_orientation)
         return Inspected(asset.pk, imaging.fingerprint(im, thumbnail_side=settings.DEDUPE_THUMBNAIL_SIZE))
     except imaging.UnreadableImage as exc:
         return Inspected(asset.pk, None, str(exc))

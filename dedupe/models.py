@@ -115,6 +115,7 @@ class Fingerprint(models.Model):
     phash256 = models.BinaryField(max_length=32)
     phash256_zoom = models.BinaryField(max_length=32)
     pixel_sha256 = models.CharField(max_length=64, blank=True)
+    searched = models.BooleanField(default=False, help_text="Compared against the archive by a finished scan.")
     computed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

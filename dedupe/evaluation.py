@@ -1,0 +1,97 @@
+"""Scoring candidates against a labelled corpus's answer key (truth.csv, hard_negatives.csv)."""
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from itertools import combinations
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from .imaging import hash_to_int
+from .models import Asset, Candidate
+from .search import pairs_within, to_uint64
+
+# imagededup's default Hamming threshold for pHash, the baseline people use today.
+BASELINE_THRESHOLD = 10
+
+Pair = tuple[int, int]
+
+
+def _pair(a: int, b: int) -> Pair:
+    return (a, b) if a < b else (b, a)
+
+
+def load_truth(truth: Path) -> tuple[dict[str, int], dict[Pair, str]]:
+    """Asset ids of the labelled files, and every true pair with the transform that made it."""
+    by_path = dict(Asset.objects.order_by("pk").values_list("origin_path", "pk"))  # newest version wins
+    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    ids = {}
+    with open(truth, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["group"] == "bad" or row["path"] not in by_path:
+                continue
+            ids[row["path"]] = by_path[row["path"]]
+            groups[row["group"]].append((by_path[row["path"]], row["transform"]))
+    pairs = {}
+    for members in groups.values():
+        for (a, ta), (b, tb) in combinations(members, 2):
+            label = tb if ta == "original" else ta if tb == "original" else "between-variants"
+            pairs[_pair(a, b)] = label
+    return ids, pairs
+
+
+def load_lookalikes(hard: Path, ids: dict[str, int]) -> list[Pair]:
+    with open(hard, newline="") as f:
+        return [
+            _pair(ids[r["path_a"]], ids[r["path_b"]])
+            for r in csv.DictReader(f)
+            if r["path_a"] in ids and r["path_b"] in ids
+        ]
+
+
+def score(found: dict[Pair, float], truth: dict[Pair, str], lookalikes: Iterable[Pair]) -> dict:
+    """Pair precision, recall and F1; recall per transform; where the look-alikes rank."""
+    hits = found.keys() & truth.keys()
+    precision = len(hits) / len(found) if found else 1.0
+    recall = len(hits) / len(truth) if truth else 1.0
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for pair, label in truth.items():
+        per[label][1] += 1
+        per[label][0] += pair in found
+    true_scores = sorted(found[p] for p in hits)
+    found_lookalikes = [found[p] for p in lookalikes if p in found]
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+        "true_pairs": len(truth),
+        "found_pairs": len(found),
+        "per_transform": {label: round(hit / total, 4) for label, (hit, total) in sorted(per.items())},
+        "lookalikes": {
+            "pairs": len(list(lookalikes)),
+            "found": len(found_lookalikes),
+            # True pairs scored at or below the best-scored look-alike: 0 means every look-alike ranks last.
+            "true_pairs_not_above": sum(1 for s in true_scores if found_lookalikes and s <= max(found_lookalikes)),
+        },
+    }
+
+
+def candidate_pairs(ids: Iterable[int]) -> dict[Pair, float]:
+    wanted = set(ids)
+    rows = Candidate.objects.values_list("asset_a", "asset_b", "score")
+    return {(a, b): s for a, b, s in rows.iterator(chunk_size=5000) if a in wanted and b in wanted}
+
+
+def baseline_pairs(ids: Iterable[int]) -> dict[Pair, float]:
+    """imagehash pHash of each naively decoded file, every pair within imagededup's threshold."""
+    assets = list(Asset.objects.filter(pk__in=list(ids)).order_by("pk"))
+    hashes = []
+    for asset in assets:
+        with default_storage.open(asset.storage_name, "rb") as f:
+            hashes.append(hash_to_int(imagehash.phash(Image.open(f))))
+    i, j, d = pairs_within(to_uint64(np.array(hashes, dtype=np.int64)), BASELINE_THRESHOLD)
+    return {(assets[a].pk, assets[b].pk): 1 - dist / 64 for a, b, dist in zip(i, j, d, strict=True)}

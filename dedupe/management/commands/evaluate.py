@@ -1,0 +1,47 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dedupe.evaluation import baseline_pairs, candidate_pairs, load_lookalikes, load_truth, score
+
+
+class Command(BaseCommand):
+    help = "Score the candidates of an imported corpus against its answer key (make_corpus.py's truth.csv)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("truth", type=Path)
+        parser.add_argument("--hard-negatives", type=Path, help="hard_negatives.csv: look-alike pairs")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--baseline", action="store_true", help="also score imagehash pHash, naive decode, threshold 10, all pairs"
+        )
+
+    def handle(self, *args, **options) -> None:
+        for path in filter(None, [options["truth"], options["hard_negatives"]]):
+            if not path.is_file():
+                raise CommandError(f"{path}: no such file")
+        ids, truth = load_truth(options["truth"])
+        if not ids:
+            raise CommandError(f"{options['truth']}: none of its paths were imported; run import_archive first")
+        lookalikes = load_lookalikes(options["hard_negatives"], ids) if options["hard_negatives"] else []
+        result = score(candidate_pairs(ids.values()), truth, lookalikes)
+        if options["baseline"]:
+            result["baseline"] = score(baseline_pairs(ids.values()), truth, lookalikes)
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+            return
+        self._print("Dedupe Desk", result)
+        if "baseline" in result:
+            self._print("Baseline (imagehash pHash, threshold 10, all pairs)", result["baseline"])
+
+    def _print(self, title: str, r: dict) -> None:
+        self.stdout.write(f"{title}: precision {r['precision']:.4f}  recall {r['recall']:.4f}  F1 {r['f1']:.4f}")
+        self.stdout.write(f"  {r['found_pairs']} pairs found, {r['true_pairs']} true pairs")
+        for label, recall in r["per_transform"].items():
+            self.stdout.write(f"  recall {label:<18} {recall:.4f}")
+        la = r["lookalikes"]
+        self.stdout.write(
+            f"  look-alike pairs: {la['pairs']}, found {la['found']}, "
+            f"true pairs scored no higher than a look-alike: {la['true_pairs_not_above']}"
+        )

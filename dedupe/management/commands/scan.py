@@ -1,0 +1,60 @@
+import getpass
+import time
+
+from django.core.management.base import BaseCommand, CommandParser
+from tqdm import tqdm
+
+from dedupe.models import ScanRun
+from dedupe.scanning import scan_run_here, scan_start, scan_tick
+
+# How often a waiting `scan` re-queues chunks a dead worker left behind.
+TICK_SECONDS = 10
+
+
+class Command(BaseCommand):
+    help = (
+        "Find duplicate candidates among new assets. Queues the scan for the Celery workers and returns; "
+        "--wait follows it to the end; --sync does the work in this process."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sync", action="store_true", help="do the work here (with any running workers)")
+        parser.add_argument("--wait", action="store_true", help="queue for the workers and follow the progress")
+
+    def handle(self, *args, **options) -> None:
+        scan, started = scan_start(started_by=f"system:scan ({_user()})")
+        verb = "Started" if started else "Joined the running"
+        self.stderr.write(f"{verb} scan {scan.pk}.")
+        if options["sync"]:
+            scan_run_here(scan)
+        elif options["wait"]:
+            self._follow(scan, verbose=options["verbosity"] > 0)
+        else:
+            self.stdout.write(f"Scan {scan.pk} queued for the workers; follow it on the site or with --wait.")
+            return
+        scan.refresh_from_db()
+        self.stdout.write(
+            f"Scan {scan.pk} {scan.status}: {scan.new_assets} new assets searched, "
+            f"{scan.candidates_found} new candidates, {len(scan.errors)} errors."
+        )
+        for error in scan.errors:
+            self.stdout.write(self.style.WARNING(f"  {error['phase']} chunk {error['chunk']}: {error['error']}"))
+
+    def _follow(self, scan: ScanRun, *, verbose: bool) -> None:
+        last_tick = time.monotonic()
+        with tqdm(desc="scan", unit="chunk", disable=None if verbose else True) as bar:
+            while scan.status == ScanRun.Status.RUNNING:
+                time.sleep(1)
+                scan.refresh_from_db()
+                bar.total, bar.n = scan.total, scan.done
+                bar.set_postfix_str(scan.get_phase_display())
+                if time.monotonic() - last_tick > TICK_SECONDS:
+                    scan_tick(scan)
+                    last_tick = time.monotonic()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
