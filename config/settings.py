@@ -192,6 +192,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        "polling_interval": 0.1,  # the transport polls the folder; its 1 s default idles workers
     }
 # One queue name per deployment (or per test) keeps unrelated workers on a shared broker apart.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
@@ -220,6 +221,9 @@ DEDUPE_THUMBNAIL_SIZE = env_int("DEDUPE_THUMBNAIL_SIZE", 512)
 # Pixels decoded on the shorter side for hashing and the thumbnail: JPEGs are decoded at the
 # smallest DCT scale (1/2, 1/4, 1/8) that still gives this many, so a phone photo costs 1/64.
 DEDUPE_DECODE_SIDE = env_int("DEDUPE_DECODE_SIDE", 256)
+# Assets per decoding task: a 12-megapixel photo takes ~20 ms to decode and hash here, so a
+# chunk is about a second of work: queue and commit overhead vanish, a killed worker loses little.
+DEDUPE_INSPECT_CHUNK = env_int("DEDUPE_INSPECT_CHUNK", 48)
 # How long a worker may hold a chunk of a scan before someone else may take it over.
 DEDUPE_CHUNK_LEASE_SECONDS = env_int("DEDUPE_CHUNK_LEASE_SECONDS", 300)
 

@@ -18,10 +18,6 @@ from .attachments import attachment_change
 from .audit import audit_record
 from .models import Asset, Attachment, Fingerprint, ImportProblem
 
-# Assets per task: a 12-megapixel photo takes ~15-30 ms to decode and hash here, so a chunk is
-# about a second of work: long enough that queue and commit overhead vanish, short enough
-# that a killed worker loses little.
-INSPECT_CHUNK = 48
 FINGERPRINT_FIELDS = ["phash", "dhash", "phash_zoom", "phash256", "phash256_zoom"]
 
 
@@ -126,7 +122,7 @@ def _mark_unreadable(asset: Asset, problem: str, event) -> None:
         )
 
 
-def chunked(ids: Sequence[int], size: int = INSPECT_CHUNK) -> list[list[int]]:
+def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 

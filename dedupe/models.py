@@ -314,6 +314,7 @@ class ScanChunk(models.Model):
     payload = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last sent.")
     lease_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

@@ -24,7 +24,7 @@ from .candidates import (
     pixel_suspects,
     pixels_verify,
 )
-from .inspection import INSPECT_CHUNK, assets_inspect, chunked
+from .inspection import assets_inspect, chunked
 from .models import Asset, Candidate, Fingerprint, ScanChunk, ScanRun
 
 # Queries per search chunk: each chunk loads every hash once (about 1 s per million), so a
@@ -59,8 +59,9 @@ def scan_start(*, started_by: str) -> tuple[ScanRun, bool]:
 def _plan(scan: ScanRun, phase: str) -> None:
     """Write the chunks of `phase`; a phase with nothing to do moves straight on."""
     payloads = _payloads(scan, phase)
+    now = timezone.now()
     ScanChunk.objects.bulk_create(
-        [ScanChunk(scan=scan, phase=phase, number=n, payload=p) for n, p in enumerate(payloads)],
+        [ScanChunk(scan=scan, phase=phase, number=n, payload=p, queued_at=now) for n, p in enumerate(payloads)],
         ignore_conflicts=True,
     )
     ScanRun.objects.filter(pk=scan.pk).update(phase=phase, total=F("total") + len(payloads))
@@ -74,7 +75,7 @@ def _plan(scan: ScanRun, phase: str) -> None:
 def _payloads(scan: ScanRun, phase: str) -> list:
     if phase == ScanRun.Phase.INSPECT:
         pending = Asset.objects.filter(pk__lte=scan.upto_asset, inspection=Asset.Inspection.PENDING)
-        return chunked(list(pending.order_by("pk").values_list("pk", flat=True)), INSPECT_CHUNK)
+        return chunked(list(pending.order_by("pk").values_list("pk", flat=True)), settings.DEDUPE_INSPECT_CHUNK)
     if phase == ScanRun.Phase.SEARCH:
         # Asset id ranges, not positions: positions would shift if an asset left the table meanwhile.
         new = Fingerprint.objects.filter(asset_id__lte=scan.upto_asset, searched=False, asset__state="active")
@@ -176,11 +177,17 @@ def chunk_enqueue(chunk_id: int, phase: str) -> None:
 
 
 def scan_tick(scan: ScanRun) -> int:
-    """Re-queue chunks nobody is working on (lost messages, killed workers); returns how many."""
+    """Re-queue chunks nobody is working on (lost messages, killed workers); returns how many.
+
+    Only chunks idle for a whole lease are sent again, so ticking often never floods the queue.
+    """
+    now = timezone.now()
     stale = ScanChunk.objects.filter(scan=scan).filter(
-        Q(status=ScanChunk.Status.RUNNING, lease_until__lt=timezone.now()) | Q(status=ScanChunk.Status.PENDING)
+        Q(status=ScanChunk.Status.RUNNING, lease_until__lt=now)
+        | Q(status=ScanChunk.Status.PENDING, queued_at__lt=now - lease())
     )
     chunks = list(stale.values_list("pk", "phase"))
+    ScanChunk.objects.filter(pk__in=[pk for pk, _ in chunks]).update(queued_at=now)
     for chunk_id, phase in chunks:
         chunk_enqueue(chunk_id, phase)
     return len(chunks)

@@ -6,6 +6,7 @@ worker answering a ping takes the chunks; otherwise this process works through t
 
 from collections.abc import Callable, Sequence
 
+from django.conf import settings
 from django.db import transaction
 
 from config.celery import app
@@ -34,7 +35,7 @@ def inspect_assets(
     """Inspect `asset_ids` on the workers (and wait for them) or here; returns how many are still pending."""
     from .tasks import assets_inspect_task
 
-    chunks = chunked(asset_ids)
+    chunks = chunked(asset_ids, settings.DEDUPE_INSPECT_CHUNK)
     if not use_workers:
         for chunk in chunks:
             assets_inspect(chunk)

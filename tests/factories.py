@@ -90,3 +90,70 @@ def small_archive(root: Path, *, photos: int = 4, bad: bool = True) -> Path:
         rows.append(["../escape.jpg", "cases", "ESCAPE", 1, "unknown", ""])
         rows.append(["/etc/hostname", "cases", "ABSOLUTE", 1, "unknown", ""])
     return write_manifest(root, rows)
+
+
+def png_bytes(im: Image.Image, compress_level: int = 6, note: str = "") -> bytes:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if note:
+        info.add_text("Comment", note)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", compress_level=compress_level, pnginfo=info)
+    return buf.getvalue()
+
+
+def exif_rotated_jpeg(im: Image.Image) -> bytes:
+    """Pixels stored sideways with EXIF Orientation 6: shown upright, it is the same photograph."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return jpeg_bytes(im.transpose(Image.Transpose.ROTATE_90), 90, exif.tobytes())
+
+
+def letterboxed(im: Image.Image) -> Image.Image:
+    w, h = im.size
+    out = Image.new("RGB", (int(w * 1.25), h), (0, 0, 0))
+    out.paste(im, ((out.width - w) // 2, 0))
+    return out
+
+
+def cropped(im: Image.Image, fraction: float = 0.05) -> Image.Image:
+    w, h = im.size
+    return im.crop((int(w * fraction), int(h * fraction), w - int(w * fraction), h - int(h * fraction)))
+
+
+def duplicates_archive(root: Path) -> tuple[Path, dict[str, set[frozenset[str]]]]:
+    """Six photographs, five with copies made the ways archives make them; returns the manifest and,
+    by kind, the pairs of paths that are the same photograph."""
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    base = {i: photo(100 + i) for i in range(6)}
+    files["p0.jpg"] = jpeg_bytes(base[0])
+    files["p0-reupload.jpg"] = files["p0.jpg"]
+    files["p1.png"] = png_bytes(base[1])
+    files["p1-resaved.png"] = png_bytes(base[1], compress_level=1, note="re-saved by the permit system")
+    files["p2.jpg"] = jpeg_bytes(base[2])
+    files["p2-small.jpg"] = jpeg_bytes(base[2].resize((320, 240), Image.Resampling.BILINEAR), 70)
+    files["p2-rotated.jpg"] = exif_rotated_jpeg(base[2])
+    files["p3.jpg"] = jpeg_bytes(base[3])
+    files["p3-letterbox.jpg"] = jpeg_bytes(letterboxed(base[3]))
+    files["p4.jpg"] = jpeg_bytes(base[4])
+    files["p4-crop.jpg"] = jpeg_bytes(cropped(base[4]))
+    files["p5.jpg"] = jpeg_bytes(base[5])
+    rows = []
+    for n, (name, blob) in enumerate(files.items()):
+        (images / name).write_bytes(blob)
+        source = "permits" if n % 2 == 0 else "cases"
+        address = "1 Main St" if name != "p4-crop.jpg" else "99 Other Ave"
+        rows.append([f"images/{name}", source, f"R-{name.split('.')[0]}", 1, address, ""])
+    pair = lambda a, b: frozenset({f"images/{a}", f"images/{b}"})  # noqa: E731
+    expected = {
+        "exact": {pair("p0.jpg", "p0-reupload.jpg")},
+        "pixel": {pair("p1.png", "p1-resaved.png")},
+        "near": {
+            pair("p2.jpg", "p2-small.jpg"), pair("p2.jpg", "p2-rotated.jpg"), pair("p2-small.jpg", "p2-rotated.jpg"),
+            pair("p3.jpg", "p3-letterbox.jpg"), pair("p4.jpg", "p4-crop.jpg"),
+        },
+    }  # fmt: skip
+    return write_manifest(root, rows), expected

@@ -1,14 +1,12 @@
 import getpass
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
 from dedupe.models import ScanRun
 from dedupe.scanning import scan_run_here, scan_start, scan_tick
-
-# How often a waiting `scan` re-queues chunks a dead worker left behind.
-TICK_SECONDS = 10
 
 
 class Command(BaseCommand):
@@ -41,6 +39,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"  {error['phase']} chunk {error['chunk']}: {error['error']}"))
 
     def _follow(self, scan: ScanRun, *, verbose: bool) -> None:
+        # Re-queue chunks a dead worker left behind, soon after their lease runs out.
+        tick_every = min(10, settings.DEDUPE_CHUNK_LEASE_SECONDS / 2)
         last_tick = time.monotonic()
         with tqdm(desc="scan", unit="chunk", disable=None if verbose else True) as bar:
             while scan.status == ScanRun.Status.RUNNING:
@@ -48,9 +48,11 @@ class Command(BaseCommand):
                 scan.refresh_from_db()
                 bar.total, bar.n = scan.total, scan.done
                 bar.set_postfix_str(scan.get_phase_display())
-                if time.monotonic() - last_tick > TICK_SECONDS:
+                if time.monotonic() - last_tick > tick_every:
                     scan_tick(scan)
-                    last_tick = time.monotonic()
+                    # Re-queue chunks a dead worker left behind, soon after their lease runs out.
+        tick_every = min(10, settings.DEDUPE_CHUNK_LEASE_SECONDS / 2)
+        last_tick = time.monotonic()
 
 
 def _user() -> str:
