@@ -31,6 +31,7 @@ class SampleArchive:
     hard_negatives: Path
     files: int
     duplicate_pairs: int
+    lookalike_pairs: int
 
 
 @dataclass(frozen=True)
@@ -154,19 +155,36 @@ def _datestamp(im: Image.Image, rng: random.Random) -> Image.Image:
     return im
 
 
-# Each transform: (extension, bytes) from the original picture and its encoded bytes.
+def _metadata_only(im: Image.Image) -> tuple[str, bytes]:
+    return "jpg", _jpeg(im, 90, _exif({0x010F: "FieldTablet", 0x0132: "2025:03:04 10:11:12"}))
+
+
+def _half_size(im: Image.Image) -> tuple[str, bytes]:
+    return "jpg", _jpeg(im.resize((im.width // 2, im.height // 2), Image.Resampling.BILINEAR), 85)
+
+
+def _exif_rotated(im: Image.Image) -> tuple[str, bytes]:
+    """Pixels stored sideways, EXIF Orientation 6 says how to show them upright."""
+    return "jpg", _jpeg(im.transpose(Image.Transpose.ROTATE_90), 90, _exif({0x0112: 6}))
+
+
+def _letterbox(im: Image.Image) -> tuple[str, bytes]:
+    return "jpg", _jpeg(ImageOps.pad(im, (int(im.width * 1.25), im.height), color=(0, 0, 0)), 88)
+
+
+# How archives copy a photograph: each gives (extension, bytes) of the copy.
 TRANSFORMS = {
-    "metadata-only": lambda im, raw, rng: ("jpg", _jpeg(im, 90, _exif({0x010F: "FieldTablet", 0x0132: "2025:03:04 10:11:12"}))),
-    "reencode-q60": lambda im, raw, rng: ("jpg", _jpeg(im, 60)),
-    "resize-50": lambda im, raw, rng: ("jpg", _jpeg(im.resize((im.width // 2, im.height // 2), Image.Resampling.BILINEAR), 85)),
-    "crop-4pct": lambda im, raw, rng: ("jpg", _jpeg(_crop(im, 0.04), 88)),
-    "exif-rotated": lambda im, raw, rng: ("jpg", _jpeg(im.transpose(Image.Transpose.ROTATE_90), 90, _exif({0x0112: 6}))),
-    "to-png": lambda im, raw, rng: ("png", _encode(im, "PNG", compress_level=3)),
-    "to-webp": lambda im, raw, rng: ("webp", _encode(im, "WEBP", quality=82)),
-    "brighter": lambda im, raw, rng: ("jpg", _jpeg(ImageEnhance.Brightness(im).enhance(1.12), 88)),
-    "datestamp": lambda im, raw, rng: ("jpg", _jpeg(_datestamp(im, rng), 88)),
-    "letterbox": lambda im, raw, rng: ("jpg", _jpeg(ImageOps.pad(im, (int(im.width * 1.25), im.height), color=(0, 0, 0)), 88)),
-}  # fmt: skip
+    "metadata-only": lambda im, rng: _metadata_only(im),
+    "reencode-q60": lambda im, rng: ("jpg", _jpeg(im, 60)),
+    "resize-50": lambda im, rng: _half_size(im),
+    "crop-4pct": lambda im, rng: ("jpg", _jpeg(_crop(im, 0.04), 88)),
+    "exif-rotated": lambda im, rng: _exif_rotated(im),
+    "to-png": lambda im, rng: ("png", _encode(im, "PNG", compress_level=3)),
+    "to-webp": lambda im, rng: ("webp", _encode(im, "WEBP", quality=82)),
+    "brighter": lambda im, rng: ("jpg", _jpeg(ImageEnhance.Brightness(im).enhance(1.12), 88)),
+    "datestamp": lambda im, rng: ("jpg", _jpeg(_datestamp(im, rng), 88)),
+    "letterbox": lambda im, rng: _letterbox(im),
+}
 
 
 class _Writer:
@@ -233,7 +251,7 @@ def _original_with_copies(writer: _Writer, number: int, size: tuple[int, int], r
     for name in rng.sample(sorted(TRANSFORMS), rng.randint(1, 3)):
         copy_source = rng.choice(SOURCES)
         copy_record = writer.record(copy_source) if rng.random() < 0.7 else (writer.record(copy_source)[0], record[1])
-        ext, blob = TRANSFORMS[name](picture, raw, rng)
+        ext, blob = TRANSFORMS[name](picture, rng)
         writer.place(blob, ext, group, name, copy_source, copy_record)
 
 
@@ -296,4 +314,5 @@ def _write_csvs(out: Path, writer: _Writer) -> SampleArchive:
         hard_negatives=out / "hard_negatives.csv",
         files=len(writer.manifest),
         duplicate_pairs=pairs,
+        lookalike_pairs=len(writer.hard),
     )

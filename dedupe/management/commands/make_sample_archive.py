@@ -23,8 +23,7 @@ class Command(BaseCommand):
             bad=not options["no_bad"],
             megapixels=options["megapixels"],
         )
-        lookalikes = sum(1 for _ in open(archive.hard_negatives)) - 1
         self.stdout.write(
             f"{archive.files} files, {archive.duplicate_pairs} duplicate pairs, "
-            f"{lookalikes} look-alike pairs -> {archive.root}"
+            f"{archive.lookalike_pairs} look-alike pairs -> {archive.root}"
         )
