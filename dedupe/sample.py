@@ -150,8 +150,8 @@ def _crop(im: Image.Image, fraction: float) -> Image.Image:
 
 def _datestamp(im: Image.Image, rng: random.Random) -> Image.Image:
     im = im.copy()
-    ImageDraw.Draw(im).text((int(im.width * 0.72), int(im.height * 0.93)), f"2025-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-                            fill=(255, 150, 0))  # fmt: skip
+    stamp = f"2025-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+    ImageDraw.Draw(im).text((int(im.width * 0.72), int(im.height * 0.93)), stamp, fill=(255, 150, 0))
     return im
 
 
