@@ -6,4 +6,8 @@ app_name = "review"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("sources/<slug:slug>/", views.source_detail, name="source-detail"),
+    path("records/<int:pk>/", views.record_detail, name="record-detail"),
+    path("assets/<int:pk>/thumbnail/", views.asset_thumbnail, name="asset-thumbnail"),
+    path("imports/<int:pk>/", views.import_run, name="import-run"),
 ]

@@ -1,8 +1,97 @@
+"""Pages of the site. Each view starts with an access helper from review.access."""
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.files.storage import default_storage
+from django.db.models import Count, Q, Sum
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from dedupe.audit import role_of
+from dedupe.models import Asset, Attachment, ImportRun, ScanRun
+
+from .access import asset_for, record_for, require_role, source_for, visible_sources
+
+PAGE_SIZE = 50
 
 
+@require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "review/home.html", {})
+    sources = visible_sources(request.user).annotate(
+        record_count=Count("records", distinct=True),
+        missing=Count("records__attachments", filter=Q(records__attachments__state="stripped"), distinct=True),
+    )
+    assets = Asset.objects.filter(source__in=visible_sources(request.user))
+    storage = {
+        state: assets.filter(state=state).aggregate(n=Count("pk"), bytes=Sum("byte_size"))
+        for state in (Asset.State.ACTIVE, Asset.State.QUARANTINED)
+    }
+    role = role_of(request.user)
+    return render(
+        request,
+        "review/home.html",
+        {
+            "sources": sources,
+            "storage": storage,
+            "imports": ImportRun.objects.all()[:5] if role in ("administrator", "archivist") else [],
+            "scan": ScanRun.objects.first(),
+        },
+    )
+
+
+@require_GET
+@login_required
+def source_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    source = source_for(request.user, slug)
+    records = source.records.annotate(
+        attachment_count=Count("attachments"),
+        missing=Count("attachments", filter=Q(attachments__state=Attachment.State.STRIPPED)),
+    ).order_by("pk")
+    query = request.GET.get("q", "").strip()
+    if query:
+        records = records.filter(Q(external_id__icontains=query) | Q(address__icontains=query))
+    after = request.GET.get("after", "")
+    if after.isdigit():
+        records = records.filter(pk__gt=int(after))  # keyset: no OFFSET, stable while rows are added
+    page = list(records[: PAGE_SIZE + 1])
+    return render(
+        request,
+        "review/source_detail.html",
+        {
+            "source": source,
+            "records": page[:PAGE_SIZE],
+            "next_after": page[PAGE_SIZE - 1].pk if len(page) > PAGE_SIZE else None,
+            "q": query,
+        },
+    )
+
+
+@require_GET
+@login_required
+def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    record = record_for(request.user, pk)
+    attachments = record.attachments.select_related("asset").prefetch_related(
+        "history__from_asset", "history__to_asset"
+    )
+    return render(request, "review/record_detail.html", {"record": record, "attachments": attachments})
+
+
+@require_GET
+@login_required
+def asset_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+    asset = asset_for(request.user, pk)
+    if not asset.thumbnail_name:
+        raise Http404("No thumbnail yet.")
+    response = FileResponse(default_storage.open(asset.thumbnail_name, "rb"), content_type="image/webp")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+@login_required
+def import_run(request: HttpRequest, pk: int) -> HttpResponse:
+    require_role(request.user, "administrator", "archivist")
+    run = get_object_or_404(ImportRun, pk=pk)
+    return render(request, "review/import_run.html", {"run": run, "problems": run.problems.all()[:1000]})

@@ -27,6 +27,14 @@ def service_missing(what: str) -> None:
     pytest.skip(f"{what} is not reachable")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collected_static() -> None:
+    """Pages are rendered as in production: whitenoise's manifest of collected static files."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"

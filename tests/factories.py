@@ -157,3 +157,41 @@ def duplicates_archive(root: Path) -> tuple[Path, dict[str, set[frozenset[str]]]
         },
     }  # fmt: skip
     return write_manifest(root, rows), expected
+
+
+def user_with_role(username: str, role: str, sources: tuple = ()):
+    """A person with one role; a caseworker is assigned the given sources."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from review.models import SourceAssignment
+
+    user = get_user_model().objects.create_user(username, password="pw-for-tests-only")
+    user.groups.add(Group.objects.get(name=role))
+    for source in sources:
+        SourceAssignment.objects.create(user=user, source=source)
+    return user
+
+
+def archive_rows(slug: str, *, records: int = 2, address: str = "1 Main St"):
+    """A source with records, each showing one readable asset with a stored thumbnail."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from dedupe.models import Asset, Attachment, Record, Source
+
+    source = Source.objects.create(slug=slug, name=slug.replace("-", " ").title())
+    made = []
+    for n in range(records):
+        record = Record.objects.create(source=source, external_id=f"{slug[:4].upper()}-{n}", address=address)
+        buf = io.BytesIO()
+        photo(n, (64, 48)).save(buf, "WEBP")
+        thumb = default_storage.save(f"thumbnails/{slug}-{n}.webp", ContentFile(buf.getvalue()))
+        asset = Asset.objects.create(
+            source=source, origin_path=f"{slug}/{n}.jpg", sha256=f"{n:064d}", byte_size=1000 + n,
+            storage_name=f"assets/{slug}-{n}.jpg", format="JPEG", width=640, height=480,
+            inspection=Asset.Inspection.READABLE, thumbnail_name=thumb,
+        )  # fmt: skip
+        Attachment.objects.create(record=record, slot="1", asset=asset, state=Attachment.State.ATTACHED)
+        made.append((record, asset))
+    return source, made

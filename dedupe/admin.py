@@ -1,0 +1,42 @@
+"""Admin: sources are configured here; history is shown read-only, never edited."""
+
+from django.contrib import admin
+
+from .models import AttachmentChange, AuditEvent, ImportProblem, Source
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "sensitivity", "near_radius", "verify_radius")
+    readonly_fields = ("slug",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "at", "action", "actor_name", "actor_role", "request_id", "task_id")
+    list_filter = ("action", "actor_role")
+    search_fields = ("actor_name", "reason")
+
+
+@admin.register(AttachmentChange)
+class AttachmentChangeAdmin(ReadOnlyAdmin):
+    list_display = ("attachment", "at", "from_state", "to_state", "reason")
+
+
+@admin.register(ImportProblem)
+class ImportProblemAdmin(ReadOnlyAdmin):
+    list_display = ("run", "row", "path", "reason")

@@ -1,0 +1,52 @@
+"""Access rules in one place: every view starts from these, so a rule is never only a hidden link."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from dedupe.audit import role_of
+from dedupe.models import Asset, Record, Source
+
+# Roles that see every source; a caseworker sees only assigned ones, anyone else none.
+ALL_SOURCES = {"administrator", "archivist", "auditor"}
+
+
+def visible_sources(user) -> QuerySet[Source]:
+    if not user.is_authenticated:
+        return Source.objects.none()
+    role = role_of(user)
+    if role in ALL_SOURCES:
+        return Source.objects.all()
+    if role == "caseworker":
+        return Source.objects.filter(assignments__user=user)
+    return Source.objects.none()
+
+
+def can_view_source(user, source: Source) -> bool:
+    return visible_sources(user).filter(pk=source.pk).exists()
+
+
+def source_for(user, slug: str) -> Source:
+    """The source, or 404 when it does not exist or the user may not see it (no difference shown)."""
+    try:
+        return visible_sources(user).get(slug=slug)
+    except Source.DoesNotExist:
+        raise Http404("No such source.") from None
+
+
+def record_for(user, pk: int) -> Record:
+    try:
+        return Record.objects.select_related("source").get(pk=pk, source__in=visible_sources(user))
+    except Record.DoesNotExist:
+        raise Http404("No such record.") from None
+
+
+def asset_for(user, pk: int) -> Asset:
+    try:
+        return Asset.objects.select_related("source").get(pk=pk, source__in=visible_sources(user))
+    except Asset.DoesNotExist:
+        raise Http404("No such image.") from None
+
+
+def require_role(user, *roles: str) -> None:
+    if role_of(user) not in roles:
+        raise Http404("Not here.")
