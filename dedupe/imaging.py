@@ -6,6 +6,7 @@ simplejpeg), other formats are decoded and then reduced by an integer factor.
 """
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,7 +77,11 @@ def probe(fp: BinaryIO, *, max_pixels: int) -> Probe:
         try:
             im = Image.open(fp)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise UnreadableImage(f"decompression bomb refused: {exc}") from None
+            claimed = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(claimed.group(1)):,} pixels" if claimed else "more pixels"
+            raise UnreadableImage(
+                f"decompression bomb refused: the header claims {size}, over the limit of {max_pixels:,}"
+            ) from None
         except Image.UnidentifiedImageError:
             raise UnreadableImage(_not_an_image_reason(fp)) from None
         except (OSError, SyntaxError, ValueError) as exc:

@@ -167,7 +167,7 @@ def user_with_role(username: str, role: str, sources: tuple = ()):
     from review.models import SourceAssignment
 
     user = get_user_model().objects.create_user(username, password="pw-for-tests-only")
-    user.groups.add(Group.objects.get(name=role))
+    user.groups.add(Group.objects.get_or_create(name=role)[0])  # a flushed test database lost the migration's rows
     for source in sources:
         SourceAssignment.objects.create(user=user, source=source)
     return user

@@ -30,7 +30,7 @@ class Command(BaseCommand):
             user.set_password(password)
             user.is_staff = user.is_superuser = role == "administrator"
             user.save()
-            user.groups.set([Group.objects.get(name=role)])
+            user.groups.set([Group.objects.get_or_create(name=role)[0]])
             rows.append((username, role, password))
         caseworker = get_user_model().objects.get(username="caseworker")
         for source in Source.objects.filter(slug__in=CASEWORKER_SOURCES):
