@@ -29,7 +29,7 @@ os.environ.setdefault("DEBUG", "1")
 from dedupe import imaging  # noqa: E402
 
 DECODE_SIDE = 256
-THUMBNAIL = 512
+THUMBNAIL = 640
 
 
 def ours(path: Path) -> imaging.Prints:

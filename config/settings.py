@@ -218,7 +218,7 @@ CELERY_BEAT_SCHEDULE = {
 # anything above this, before a single pixel is allocated.
 DEDUPE_MAX_IMAGE_PIXELS = env_int("DEDUPE_MAX_IMAGE_PIXELS", 120_000_000)
 DEDUPE_MAX_FILE_BYTES = env_int("DEDUPE_MAX_FILE_BYTES", 200 * 1024 * 1024)
-DEDUPE_THUMBNAIL_SIZE = env_int("DEDUPE_THUMBNAIL_SIZE", 512)
+DEDUPE_THUMBNAIL_SIZE = env_int("DEDUPE_THUMBNAIL_SIZE", 640)
 # Pixels decoded on the shorter side for hashing and the thumbnail: JPEGs are decoded at the
 # smallest DCT scale (1/2, 1/4, 1/8) that still gives this many, so a phone photo costs 1/64.
 DEDUPE_DECODE_SIDE = env_int("DEDUPE_DECODE_SIDE", 256)
