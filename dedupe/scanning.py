@@ -40,8 +40,11 @@ def lease() -> timedelta:
     return timedelta(seconds=settings.DEDUPE_CHUNK_LEASE_SECONDS)
 
 
-def scan_start(*, started_by: str) -> tuple[ScanRun, bool]:
-    """Start a scan, or join the one already running. Returns (scan, started)."""
+def scan_start(*, started_by: str, actor=None) -> tuple[ScanRun, bool]:
+    """Start a scan, or join the one already running. Returns (scan, started).
+
+    `actor` is the signed-in user who pressed the button; commands pass only a name.
+    """
     running = ScanRun.objects.filter(status=ScanRun.Status.RUNNING).first()
     if running:
         return running, False
@@ -49,7 +52,13 @@ def scan_start(*, started_by: str) -> tuple[ScanRun, bool]:
         with transaction.atomic():
             upto = Asset.objects.aggregate(m=Max("pk"))["m"] or 0
             scan = ScanRun.objects.create(started_by=started_by, upto_asset=upto)
-            audit_record(action="scan.start", actor_name=started_by, subjects=[("scan", scan.pk)], after={"upto": upto})
+            audit_record(
+                action="scan.start",
+                actor=actor,
+                actor_name=started_by,
+                subjects=[("scan", scan.pk)],
+                after={"upto": upto},
+            )
             _plan(scan, ScanRun.Phase.INSPECT)
     except IntegrityError:  # another process started one between our look and our insert
         return ScanRun.objects.get(status=ScanRun.Status.RUNNING), False

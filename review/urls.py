@@ -10,4 +10,6 @@ urlpatterns = [
     path("records/<int:pk>/", views.record_detail, name="record-detail"),
     path("assets/<int:pk>/thumbnail/", views.asset_thumbnail, name="asset-thumbnail"),
     path("imports/<int:pk>/", views.import_run, name="import-run"),
+    path("scans/", views.scan_create, name="scan-create"),
+    path("scans/progress/", views.scan_progress, name="scan-progress"),
 ]

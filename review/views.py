@@ -4,11 +4,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q, Sum
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from dedupe.audit import role_of
 from dedupe.models import Asset, Attachment, ImportRun, ScanRun
+from dedupe.scanning import scan_start
 
 from .access import asset_for, record_for, require_role, source_for, visible_sources
 
@@ -36,8 +37,29 @@ def home(request: HttpRequest) -> HttpResponse:
             "storage": storage,
             "imports": ImportRun.objects.all()[:5] if role in ("administrator", "archivist") else [],
             "scan": ScanRun.objects.first(),
+            "can_scan": role == "administrator",
         },
     )
+
+
+@require_POST
+@login_required
+def scan_create(request: HttpRequest) -> HttpResponse:
+    """The administrator's scan button; pressing it while a scan runs joins that scan."""
+    require_role(request.user, "administrator")
+    scan, _ = scan_start(started_by=request.user.get_username(), actor=request.user)
+    if not request.htmx:
+        return redirect("review:home")
+    scan.refresh_from_db()  # planning the first phase set the total in the database
+    return render(request, "review/home.html#scan-progress", {"scan": scan, "can_scan": True})
+
+
+@require_GET
+@login_required
+def scan_progress(request: HttpRequest) -> HttpResponse:
+    """The progress panel alone, polled by htmx while a scan runs (it stops polling when done)."""
+    context = {"scan": ScanRun.objects.first(), "can_scan": role_of(request.user) == "administrator"}
+    return render(request, "review/home.html#scan-progress", context)
 
 
 @require_GET

@@ -134,3 +134,66 @@ def test_demo_users_are_created_once_and_the_caseworker_is_assigned(cases):
     assert list(SourceAssignment.objects.values_list("user__username", "source__slug")) == [
         ("caseworker", "housing-cases")
     ]
+
+
+def test_an_administrator_starts_a_scan_from_home(client, administrator, permits, django_capture_on_commit_callbacks):
+    from dedupe.models import AuditEvent, ScanRun
+
+    client.force_login(administrator)
+    assert "Scan for duplicates" in client.get("/").content.decode()
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post("/scans/", HTTP_HX_REQUEST="true")
+
+    scan = ScanRun.objects.get()
+    assert scan.status == "running" and scan.started_by == "administrator"
+    assert queued, "the scan's first chunks are sent to the workers after the commit"
+    fragment = response.content.decode()
+    assert 'id="scan-progress"' in fragment and 'hx-trigger="every 1s"' in fragment
+    assert f'<progress id="scan-bar" value="0" max="{scan.total}">' in fragment and scan.total > 0
+    assert "<html" not in fragment, "an htmx request gets the panel, not the page"
+    event = AuditEvent.objects.get(action="scan.start")
+    assert (event.actor_id, event.actor_role) == (administrator.pk, "administrator")
+
+
+def test_pressing_scan_while_one_runs_joins_it(client, administrator, permits):
+    from dedupe.models import ScanRun
+
+    client.force_login(administrator)
+    client.post("/scans/")
+    response = client.post("/scans/")
+
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert ScanRun.objects.count() == 1
+
+
+@pytest.mark.parametrize("persona", ["archivist", "caseworker", "auditor"])
+def test_only_administrators_may_start_a_scan(client, persona, request, permits):
+    from dedupe.models import ScanRun
+
+    client.force_login(request.getfixturevalue(persona))
+
+    assert "Scan for duplicates" not in client.get("/").content.decode()
+    assert client.post("/scans/").status_code == 404
+    assert not ScanRun.objects.exists()
+
+
+def test_the_scan_button_refuses_get(client, administrator):
+    client.force_login(administrator)
+
+    assert client.get("/scans/").status_code == 405
+
+
+def test_the_progress_panel_polls_while_running_and_stops_when_done(client, archivist, permits):
+    from dedupe.models import ScanRun
+    from dedupe.scanning import scan_run_here, scan_start
+
+    client.force_login(archivist)
+    scan, _ = scan_start(started_by="test")
+
+    running = client.get("/scans/progress/").content.decode()
+    assert 'hx-trigger="every 1s"' in running and f"0 of {ScanRun.objects.get().total} steps" in running
+
+    scan_run_here(scan)
+    finished = client.get("/scans/progress/").content.decode()
+    assert "hx-trigger" not in finished and "Finished" in finished and "<progress" not in finished

@@ -50,9 +50,7 @@ class Command(BaseCommand):
                 bar.set_postfix_str(scan.get_phase_display())
                 if time.monotonic() - last_tick > tick_every:
                     scan_tick(scan)
-                    # Re-queue chunks a dead worker left behind, soon after their lease runs out.
-        tick_every = min(10, settings.DEDUPE_CHUNK_LEASE_SECONDS / 2)
-        last_tick = time.monotonic()
+                    last_tick = time.monotonic()
 
 
 def _user() -> str:
