@@ -113,7 +113,7 @@ def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
     for a_id, b_id in pairs:
         a, b = assets[a_id], assets[b_id]
         evidence = weigh(prints[a_id], prints[b_id], a, b)
-        if evidence.kind == Candidate.Kind.NEAR and evidence.facts["phash256"] > _verify_radius(a.source, b.source):
+        if evidence.kind == Candidate.Kind.NEAR and not _within_radii(evidence.facts, a.source, b.source):
             continue
         rows.append(
             Candidate(
@@ -136,8 +136,15 @@ def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
     return len(rows)
 
 
-def _verify_radius(a: Source, b: Source) -> int:
-    return min(a.verify_radius or DEFAULT_VERIFY_RADIUS, b.verify_radius or DEFAULT_VERIFY_RADIUS)
+def _within_radii(facts: dict, a: Source, b: Source) -> bool:
+    """A near pair must pass the stricter of its two sources' radii (the search used the widest)."""
+    near = min(_radius(a.near_radius, DEFAULT_NEAR_RADIUS), _radius(b.near_radius, DEFAULT_NEAR_RADIUS))
+    verify = min(_radius(a.verify_radius, DEFAULT_VERIFY_RADIUS), _radius(b.verify_radius, DEFAULT_VERIFY_RADIUS))
+    return min(facts["phash"], facts["phash_zoom"]) <= near and facts["phash256"] <= verify
+
+
+def _radius(configured: int | None, default: int) -> int:
+    return default if configured is None else configured
 
 
 def near_radius() -> int:

@@ -52,6 +52,23 @@ def test_each_candidate_carries_its_evidence(tmp_path):
     assert pixel.evidence["pixels"] is True and pixel.score == 0.99
 
 
+def test_a_source_with_tighter_radii_gets_only_the_pairs_within_them(tmp_path):
+    from dedupe.models import Source
+
+    manifest, expected = duplicates_archive(tmp_path)
+    call_command("import_archive", str(manifest), "--sync", "--json", stdout=io.StringIO())
+    Source.objects.filter(slug="cases").update(near_radius=0, verify_radius=0)
+
+    scan = import_and_scan(manifest)
+
+    near = Candidate.objects.filter(kind=Candidate.Kind.NEAR, found_by=scan)
+    assert near.count() < len(expected["near"]), "the resized copy in cases is beyond a zero radius"
+    for c in near.select_related("asset_a__source", "asset_b__source"):
+        if "cases" in (c.asset_a.source.slug, c.asset_b.source.slug):
+            assert min(c.evidence["phash"], c.evidence["phash_zoom"]) == 0 == c.evidence["phash256"]
+    assert found_by_kind()["exact"] == expected["exact"]
+
+
 def test_three_copies_are_one_group(tmp_path):
     manifest, _ = duplicates_archive(tmp_path)
     import_and_scan(manifest)
