@@ -119,10 +119,13 @@ def resolve_inside(root: Path, raw: str) -> Path:
 class Importer:
     """Runs rows through the import loop in batches, one transaction and one audit event each."""
 
-    def __init__(self, *, run: ImportRun, root: Path, actor=None) -> None:
+    def __init__(self, *, run: ImportRun, root: Path, actor=None, on_batch=None) -> None:
         self.run = run
         self.root = root
         self.actor = actor
+        # Called with each batch's new asset ids once the batch has committed: the workers can
+        # fingerprint them while the loop reads the next files.
+        self.on_batch = on_batch
         self.sources: dict[str, Source] = {}
         self.max_pixels = settings.DEDUPE_MAX_IMAGE_PIXELS
 
@@ -161,6 +164,8 @@ class Importer:
                 ImportProblem.objects.create(
                     run=self.run, row=row.number, path=row.path, reason=outcome.reason, asset=outcome.asset
                 )
+        if self.on_batch and created:
+            transaction.on_commit(lambda: self.on_batch(created))
         ImportRun.objects.filter(pk=self.run.pk).update(
             rows_total=F("rows_total") + len(rows),
             unchanged=F("unchanged") + counts["unchanged"],

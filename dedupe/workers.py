@@ -19,9 +19,17 @@ def workers_available(timeout: float = 1.5) -> bool:
     if app.conf.task_always_eager:
         return False
     try:
-        return bool(app.control.ping(timeout=timeout))
+        return bool(app.control.ping(timeout=timeout, limit=1))  # one answer is enough: stop waiting
     except Exception:  # noqa: BLE001 - an unreachable broker means no worker, not a crash
         return False
+
+
+def inspect_queue(asset_ids: Sequence[int]) -> None:
+    """Send `asset_ids` to the workers in chunks, after the current transaction commits."""
+    from .tasks import assets_inspect_task
+
+    for chunk in chunked(asset_ids, settings.DEDUPE_INSPECT_CHUNK):
+        transaction.on_commit(lambda chunk=chunk: assets_inspect_task.delay(chunk))
 
 
 def inspect_assets(
@@ -33,14 +41,10 @@ def inspect_assets(
     timeout: float = 24 * 3600,
 ) -> int:
     """Inspect `asset_ids` on the workers (and wait for them) or here; returns how many are still pending."""
-    from .tasks import assets_inspect_task
-
-    chunks = chunked(asset_ids, settings.DEDUPE_INSPECT_CHUNK)
     if not use_workers:
-        for chunk in chunks:
+        for chunk in chunked(asset_ids, settings.DEDUPE_INSPECT_CHUNK):
             assets_inspect(chunk)
             progress(len(chunk))
         return 0
-    for chunk in chunks:
-        transaction.on_commit(lambda chunk=chunk: assets_inspect_task.delay(chunk))
+    inspect_queue(asset_ids)
     return wait_for_inspection(pending_count, progress, timeout=timeout)

@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
 from dedupe.ingest import Importer, Row, import_finish, import_start
+from dedupe.inspection import wait_for_inspection
 from dedupe.models import Asset
-from dedupe.workers import inspect_assets, workers_available
+from dedupe.workers import inspect_assets, inspect_queue, workers_available
 
 
 def add_common_arguments(parser: CommandParser) -> None:
@@ -29,20 +30,25 @@ def run_import(
     run = import_start(kind=kind, location=location, root=root, started_by=_os_user())
     # Progress and notes go to stderr (stdout stays one JSON object); bars only on a terminal.
     quiet = options["verbosity"] == 0
+    use_workers = not options["sync"] and workers_available()
+    if not quiet:
+        where = "on the Celery workers" if use_workers else "in this process (no Celery worker answered)"
+        command.stderr.write(f"Decoding and fingerprinting new files {where}.")
     with tqdm(total=total, desc="import", unit="file", disable=None if not quiet else True) as bar:
-        Importer(run=run, root=root).import_rows(rows, progress=bar.update)
+        # With workers, each batch is fingerprinted while the loop reads the next.
+        Importer(run=run, root=root, on_batch=inspect_queue if use_workers else None).import_rows(
+            rows, progress=bar.update
+        )
 
     pending = run.assets.filter(inspection=Asset.Inspection.PENDING)
-    ids = list(pending.values_list("pk", flat=True))
-    use_workers = not options["sync"] and workers_available()
-    if ids and not quiet:
-        where = "on the Celery workers" if use_workers else "in this process (no Celery worker answered)"
-        command.stderr.write(f"Decoding and fingerprinting {len(ids)} new files {where}.")
-    if ids and not (options["no_wait"] and use_workers):
+    left = pending.count()
+    if left and not use_workers:
+        ids = list(pending.values_list("pk", flat=True))
         with tqdm(total=len(ids), desc="inspect", unit="file", disable=None if not quiet else True) as bar:
-            inspect_assets(ids, use_workers=use_workers, pending_count=pending.count, progress=bar.update)
-    elif ids:
-        inspect_assets(ids, use_workers=True, pending_count=pending.count, timeout=0)
+            inspect_assets(ids, use_workers=False, pending_count=pending.count, progress=bar.update)
+    elif left and not options["no_wait"]:
+        with tqdm(total=left, desc="inspect", unit="file", disable=None if not quiet else True) as bar:
+            wait_for_inspection(pending.count, bar.update, timeout=24 * 3600)
     return import_finish(run)
 
 
