@@ -211,6 +211,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 CELERY_BEAT_SCHEDULE = {
     # Re-queue chunks of a running scan whose worker went away (see dedupe.scanning.scan_tick).
     "scan-watch": {"task": "dedupe.tasks.scan_watch_task", "schedule": 60.0},
+    # Delete the bytes of quarantined assets past retention (see review.services.storage).
+    "purge-quarantined": {"task": "review.tasks.purge_quarantined_task", "schedule": 6 * 3600.0},
 }
 
 # --- Dedupe Desk ----------------------------------------------------------------------------
@@ -227,6 +229,8 @@ DEDUPE_DECODE_SIDE = env_int("DEDUPE_DECODE_SIDE", 256)
 DEDUPE_INSPECT_CHUNK = env_int("DEDUPE_INSPECT_CHUNK", 48)
 # How long a worker may hold a chunk of a scan before someone else may take it over.
 DEDUPE_CHUNK_LEASE_SECONDS = env_int("DEDUPE_CHUNK_LEASE_SECONDS", 300)
+# Quarantined duplicates keep their bytes this long (the window in which a merge can be undone).
+DEDUPE_RETENTION_DAYS = env_int("DEDUPE_RETENTION_DAYS", 30)
 
 LOGGING = {
     "version": 1,

@@ -18,3 +18,143 @@ class SourceAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} -> {self.source}"
+
+
+class Decision(models.Model):
+    """A reviewer's verdict on one candidate pair. A caseworker's "same" on a sensitive source is
+    only proposed until an archivist approves it (four eyes)."""
+
+    class Verdict(models.TextChoices):
+        SAME = "same", "Same photograph"
+        DIFFERENT = "different", "Different photographs"
+        WRONG_ATTACHMENT = "wrong_attachment", "Wrong attachment"
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed, awaiting approval"
+        APPLIED = "applied", "Applied"
+        REJECTED = "rejected", "Proposal rejected"
+        REVERSED = "reversed", "Reversed"
+
+    class Reason(models.TextChoices):
+        DIFFERENT_PHOTOGRAPH = "different_photograph", "Different photograph"
+        SAME_PLACE_OTHER_TIME = "same_place_other_time", "Same place at another time"
+        NEIGHBOURING_PROPERTY = "neighbouring_property", "Neighbouring property"
+        OTHER = "other", "Other (see note)"
+
+    candidate = models.ForeignKey("dedupe.Candidate", on_delete=models.PROTECT, related_name="decisions")
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    canonical = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    wrong_attachment = models.ForeignKey(
+        "dedupe.Attachment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        constraints = [
+            # At most one live decision per candidate: two reviewers racing cannot both win.
+            models.UniqueConstraint(
+                fields=["candidate"], condition=models.Q(status__in=["proposed", "applied"]), name="decision_one_live"
+            ),
+        ]
+        indexes = [models.Index(fields=["decided_by", "-decided_at"], name="decision_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()} on {self.candidate} ({self.status})"
+
+
+class Merge(models.Model):
+    """A duplicate asset merged onto a canonical one; live until undone."""
+
+    duplicate = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, related_name="merges_out")
+    canonical = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, related_name="merges_in")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="merges")
+    at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            # One live merge per duplicate: a chain, never a fork.
+            models.UniqueConstraint(
+                fields=["duplicate"], condition=models.Q(undone_at__isnull=True), name="merge_one_live_per_duplicate"
+            ),
+            models.CheckConstraint(condition=~models.Q(duplicate=models.F("canonical")), name="merge_not_onto_itself"),
+        ]
+        indexes = [models.Index(fields=["canonical", "undone_at"], name="merge_canonical")]
+
+    def __str__(self) -> str:
+        return f"asset {self.duplicate_id} -> {self.canonical_id}"
+
+
+class MergeMove(models.Model):
+    """One attachment a merge re-pointed, and what it showed before: what unmerge puts back."""
+
+    merge = models.ForeignKey(Merge, on_delete=models.PROTECT, related_name="moves")
+    attachment = models.ForeignKey("dedupe.Attachment", on_delete=models.PROTECT, related_name="+")
+    from_asset = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, related_name="+")
+    from_state = models.CharField(max_length=16)
+
+    def __str__(self) -> str:
+        return f"{self.attachment} was on asset {self.from_asset_id}"
+
+
+class LegalHold(models.Model):
+    """While a hold is in force, nothing under it is quarantined or purged."""
+
+    source = models.ForeignKey("dedupe.Source", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    record = models.ForeignKey("dedupe.Record", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    asset = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.TextField()
+    placed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    placed_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(source__isnull=False)
+                | models.Q(record__isnull=False)
+                | models.Q(asset__isnull=False),
+                name="hold_has_a_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.asset or self.record or self.source
+        return f"hold on {target}: {self.reason}"
+
+
+class KeeperPolicy(models.Model):
+    """The ordered rules that suggest which copy to keep, set per source by an administrator."""
+
+    source = models.OneToOneField("dedupe.Source", on_delete=models.CASCADE, related_name="keeper_policy")
+    rules = models.JSONField(default=list, help_text="Rule names, first decides; see review.keeper.RULES.")
+
+    def __str__(self) -> str:
+        return f"keeper rules of {self.source}"
+
+
+class Purge(models.Model):
+    """The bytes of one quarantined asset deleted after retention: what was there, kept forever."""
+
+    asset = models.OneToOneField("dedupe.Asset", on_delete=models.PROTECT, related_name="purge")
+    sha256 = models.CharField(max_length=64)
+    byte_size = models.BigIntegerField()
+    source = models.ForeignKey("dedupe.Source", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "at"], name="purge_source_at")]
+
+    def __str__(self) -> str:
+        return f"purged asset {self.asset_id} ({self.byte_size} bytes)"

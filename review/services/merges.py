@@ -1,0 +1,132 @@
+"""Merging duplicates onto a canonical asset and undoing it exactly: the part that must never lose a picture.
+
+A merge re-points the attachments that show the duplicate, remembers each one (MergeMove), and
+quarantines the duplicate with its bytes kept. Chains resolve to their end: merging onto an
+asset that was itself merged lands on the asset it was merged into, so no cycle can form.
+"""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dedupe.attachments import attachment_change
+from dedupe.audit import audit_record
+from dedupe.models import Asset, Attachment
+
+from ..models import Decision, LegalHold, Merge, MergeMove
+
+SHOWN = (Attachment.State.ATTACHED, Attachment.State.RESTORED)
+MAX_CHAIN = 10_000  # far beyond any real chain; a longer walk means a cycle got in, which must not pass silently
+
+
+class MergeRefused(Exception):
+    """A merge or unmerge that would break a promise; the message says why, for the reviewer."""
+
+
+def canonical_of(asset_id: int) -> int:
+    """The end of the merge chain starting at `asset_id` (itself when it was never merged)."""
+    seen = set()
+    while asset_id not in seen and len(seen) < MAX_CHAIN:
+        seen.add(asset_id)
+        onto = Merge.objects.filter(duplicate_id=asset_id, undone_at__isnull=True).values_list("canonical", flat=True)
+        following = onto.first()
+        if following is None:
+            return asset_id
+        asset_id = following
+    raise MergeRefused(f"the merge chain from asset {asset_id} loops; run check_invariants")
+
+
+def holds_on(asset: Asset) -> list[str]:
+    """Reasons of the legal holds in force on the asset, its source, or a record that shows it."""
+    records = Attachment.objects.filter(asset=asset).values("record")
+    holds = LegalHold.objects.filter(lifted_at__isnull=True).filter(
+        Q(asset=asset) | Q(source_id=asset.source_id) | Q(record__in=records)
+    )
+    return [f"{_target(h)} is under legal hold: {h.reason}" for h in holds.select_related("asset", "record", "source")]
+
+
+def _target(hold: LegalHold) -> str:
+    if hold.asset_id:
+        return f"image {hold.asset_id}"
+    if hold.record_id:
+        return f"record {hold.record}"
+    return f"source {hold.source}"
+
+
+def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor) -> Merge | None:
+    """Merge `duplicate` (or the end of its chain) onto `canonical` (or the end of its chain).
+
+    Runs inside the caller's transaction; returns None when the two are already one.
+    """
+    target = Asset.objects.select_for_update().get(pk=canonical_of(canonical.pk))
+    dup = Asset.objects.select_for_update().get(pk=canonical_of(duplicate.pk))
+    if target.pk == dup.pk:
+        return None
+    if target.state != Asset.State.ACTIVE:
+        raise MergeRefused(f"image {target.pk} cannot be kept: it is {target.state}")
+    if dup.state != Asset.State.ACTIVE:
+        raise MergeRefused(f"image {dup.pk} cannot be merged: it is {dup.state}")
+    if holds := holds_on(dup):
+        raise MergeRefused(f"image {dup.pk} cannot be quarantined: " + "; ".join(holds))
+    merge = Merge.objects.create(duplicate=dup, canonical=target, decision=decision)
+    shown = list(Attachment.objects.select_for_update().filter(asset=dup, state__in=SHOWN).select_related("record"))
+    event = audit_record(
+        action="asset.merge",
+        actor=actor,
+        subjects=[("asset", dup.pk), ("asset", target.pk), ("decision", decision.pk), ("merge", merge.pk),
+                  ("candidate", decision.candidate_id), *_attachment_subjects(shown)],
+        before={"asset": dup.pk, "state": "active", "attachments": {a.pk: dup.pk for a in shown}},
+        after={"asset": dup.pk, "state": "quarantined", "canonical": target.pk,
+               "attachments": {a.pk: target.pk for a in shown}},
+        reason=decision.note,
+    )  # fmt: skip
+    for attachment in shown:
+        MergeMove.objects.create(merge=merge, attachment=attachment, from_asset=dup, from_state=attachment.state)
+        attachment.asset = target
+        attachment.reason = f"merged: image {dup.pk} is the same photograph as {target.pk}"
+        attachment.save(update_fields=["asset", "reason", "updated_at"])
+        why = f"merge {merge.pk}: image {dup.pk} onto {target.pk}"
+        attachment_change(attachment, dup, target, attachment.state, attachment.state, why, audit_event=event)
+    Asset.objects.filter(pk=dup.pk).update(state=Asset.State.QUARANTINED)
+    return merge
+
+
+def _attachment_subjects(attachments: list[Attachment]) -> list[tuple[str, int]]:
+    return [s for a in attachments for s in (("attachment", a.pk), ("record", a.record_id))]
+
+
+def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
+    """Put every attachment the merge moved back on the asset it showed before; the duplicate active again."""
+    with transaction.atomic():
+        merge = Merge.objects.select_for_update().select_related("duplicate").get(pk=merge_id)
+        if merge.undone_at is not None:
+            raise MergeRefused(f"merge {merge.pk} was already undone at {merge.undone_at:%Y-%m-%d %H:%M}")
+        if merge.duplicate.state == Asset.State.PURGED:
+            raise MergeRefused(f"image {merge.duplicate_id} was purged: its bytes are gone, the merge stays")
+        moves = list(merge.moves.select_related("attachment"))
+        now_on = {merge.canonical_id, canonical_of(merge.canonical_id)}
+        back = [m for m in moves if m.attachment.asset_id in now_on]
+        changed = {m.attachment_id: m.attachment.asset_id for m in moves if m not in back}
+        event = audit_record(
+            action="asset.unmerge",
+            actor=actor,
+            subjects=[("asset", merge.duplicate_id), ("asset", merge.canonical_id), ("merge", merge.pk),
+                      ("decision", merge.decision_id), *_attachment_subjects([m.attachment for m in back])],
+            before={"state": "quarantined", "attachments": {m.attachment_id: m.attachment.asset_id for m in back}},
+            after={"state": "active", "attachments": {m.attachment_id: m.from_asset_id for m in back},
+                   "left_alone_changed_since": changed},
+            reason=reason,
+        )  # fmt: skip
+        for move in back:
+            attachment = move.attachment
+            was = attachment.asset
+            attachment.asset_id, attachment.state = move.from_asset_id, move.from_state
+            attachment.reason = f"unmerged: merge {merge.pk} undone"
+            attachment.save(update_fields=["asset", "state", "reason", "updated_at"])
+            why = f"unmerge of merge {merge.pk}" + (f": {reason}" if reason else "")
+            state = move.from_state
+            attachment_change(attachment, was, move.from_asset, state, state, why, audit_event=event)
+        Asset.objects.filter(pk=merge.duplicate_id).update(state=Asset.State.ACTIVE)
+        merge.undone_at = timezone.now()
+        merge.save(update_fields=["undone_at"])
+        return merge
