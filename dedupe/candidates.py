@@ -267,3 +267,47 @@ def _summarise_groups(group_ids: set[int]) -> None:
         group.size = len(members.get(gid, ()))
     fields = ["size", "best_kind", "best_score", "address_conflict", "cross_source"]
     CandidateGroup.objects.bulk_update(groups.values(), fields, batch_size=500)
+
+
+def group_refresh(group_id: int | None) -> None:
+    """After a decision in one group: split it where the decided pair held it together, re-summarise.
+
+    Local, so a decision costs in proportion to its group, not to the archive (the scan's
+    `groups_rebuild` does the global pass).
+    """
+    if group_id is None:
+        return
+    with transaction.atomic():
+        if not CandidateGroup.objects.select_for_update().filter(pk=group_id).exists():
+            return
+        rows = list(
+            Candidate.objects.filter(group_id=group_id, status=Candidate.Status.OPEN).values_list(
+                "pk", "asset_a", "asset_b"
+            )
+        )
+        components = _components(rows)
+        keep, *split = sorted(components, key=len, reverse=True) or [[]]
+        touched = {group_id}
+        for pks in split:
+            new_group = CandidateGroup.objects.create(best_kind=Candidate.Kind.NEAR)
+            Candidate.objects.filter(pk__in=pks).update(group=new_group)
+            touched.add(new_group.pk)
+        _summarise_groups(touched)
+
+
+def _components(rows: list[tuple[int, int, int]]) -> list[list[int]]:
+    """Candidate ids per connected component of the pairs (a small union-find)."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for _, a, b in rows:
+        parent[find(a)] = find(b)
+    out: dict[int, list[int]] = {}
+    for pk, a, _ in rows:
+        out.setdefault(find(a), []).append(pk)
+    return list(out.values())

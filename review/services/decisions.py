@@ -1,0 +1,252 @@
+"""Reviewers' verdicts on candidates and groups, applied once however many people click at once.
+
+Every decision locks the candidate rows it concerns (select_for_update; SQLite serialises
+writers anyway) and checks that the reviewer saw the latest state: the form carries the id of
+the last decision it knew of (0 for none). A partial unique index allows one live decision per
+candidate, so even a path that forgot the lock cannot apply two.
+"""
+
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dedupe.attachments import attachment_change
+from dedupe.audit import audit_record, role_of
+from dedupe.candidates import group_refresh
+from dedupe.models import Asset, Attachment, Candidate, Source
+
+from ..models import Decision, Merge
+from .merges import MergeRefused, merge_onto, unmerge
+
+APPROVERS = ("archivist", "administrator")
+DECIDERS = ("archivist", "administrator", "caseworker")
+LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
+
+
+class DecisionRefused(Exception):
+    """The decision was not applied; the message is for the reviewer."""
+
+
+class AlreadyDecided(DecisionRefused):
+    def __init__(self, decision: Decision | None, what: str = "this candidate") -> None:
+        self.decision = decision
+        if decision is None:
+            super().__init__(f"{what} changed since you loaded it; reload to see its current state")
+        else:
+            who = decision.decided_by.get_full_name() or decision.decided_by.get_username()
+            super().__init__(
+                f"{what} was already decided by {who} at {decision.decided_at:%Y-%m-%d %H:%M:%S} "
+                f"({decision.get_verdict_display().lower()}, {decision.get_status_display().lower()})"
+            )
+
+
+def last_decision_id(candidate_id: int) -> int:
+    """The token a review form carries: what it knew of the candidate's decisions."""
+    return Decision.objects.filter(candidate_id=candidate_id).order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def needs_approval(actor, assets: Iterable[Asset]) -> bool:
+    """Four eyes: a caseworker's "same" touching a sensitive source is only a proposal."""
+    sensitive = any(a.source.sensitivity == Source.Sensitivity.SENSITIVE for a in assets)
+    return sensitive and role_of(actor) == "caseworker"
+
+
+def decide_candidate(
+    *,
+    candidate_id: int,
+    verdict: str,
+    actor,
+    seen: int,
+    canonical_id: int | None = None,
+    reason: str = "",
+    wrong_attachment_id: int | None = None,
+    note: str = "",
+) -> Decision:
+    """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`."""
+    _require(actor, DECIDERS)
+    with transaction.atomic():
+        candidate = _lock_open(candidate_id, seen)
+        pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
+        decision = Decision(candidate=candidate, verdict=verdict, decided_by=actor, note=note)
+        if verdict == Decision.Verdict.SAME:
+            if canonical_id not in pair:
+                raise DecisionRefused("choose which of the two images to keep")
+            decision.canonical_id = canonical_id
+            proposal = needs_approval(actor, pair.values())
+            decision.status = Decision.Status.PROPOSED if proposal else Decision.Status.APPLIED
+        elif verdict == Decision.Verdict.DIFFERENT:
+            if reason not in Decision.Reason.values:
+                raise DecisionRefused("say why they are different photographs")
+            decision.reason, decision.status = reason, Decision.Status.APPLIED
+        elif verdict == Decision.Verdict.WRONG_ATTACHMENT:
+            decision.wrong_attachment = _attachment_of(pair, wrong_attachment_id)
+            decision.status = Decision.Status.APPLIED
+        else:
+            raise DecisionRefused(f"unknown verdict {verdict!r}")
+        _save(decision, candidate)
+        _record(decision, "decision.propose" if decision.status == Decision.Status.PROPOSED else "decision.apply")
+        if decision.status == Decision.Status.APPLIED:
+            _apply(decision, candidate, pair)
+    group_refresh(candidate.group_id)
+    return decision
+
+
+def _lock_open(candidate_id: int, seen: int) -> Candidate:
+    candidate = Candidate.objects.select_for_update().get(pk=candidate_id)
+    live = Decision.objects.filter(candidate=candidate, status__in=LIVE).select_related("decided_by").first()
+    if live or candidate.status != Candidate.Status.OPEN:
+        raise AlreadyDecided(live or _latest(candidate))
+    if last_decision_id(candidate_id) != seen:
+        raise AlreadyDecided(None)  # decided and reopened since the form was loaded
+    return candidate
+
+
+def _latest(candidate: Candidate) -> Decision | None:
+    return Decision.objects.filter(candidate=candidate).select_related("decided_by").order_by("-id").first()
+
+
+def _save(decision: Decision, candidate: Candidate) -> None:
+    try:
+        with transaction.atomic():
+            decision.save()
+    except IntegrityError:  # the database's last word: another live decision got in first
+        raise AlreadyDecided(_latest(candidate)) from None
+
+
+def _attachment_of(pair: dict[int, Asset], attachment_id: int | None) -> Attachment:
+    attachment = Attachment.objects.filter(pk=attachment_id, asset_id__in=list(pair)).first()
+    if attachment is None:
+        raise DecisionRefused("choose which attachment is wrong: one that shows one of the two images")
+    return attachment
+
+
+def _apply(decision: Decision, candidate: Candidate, pair: dict[int, Asset]) -> None:
+    """Carry out an applied decision: merge, or mark, or detach."""
+    if decision.verdict == Decision.Verdict.SAME:
+        keep = pair[decision.canonical_id]
+        duplicate = next(a for pk, a in pair.items() if pk != decision.canonical_id)
+        try:
+            merge_onto(canonical=keep, duplicate=duplicate, decision=decision, actor=_actor(decision))
+        except MergeRefused as refused:
+            raise DecisionRefused(f"not merged: {refused}") from None
+    elif decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
+        _detach(decision)
+    candidate.status = decision.verdict
+    candidate.save(update_fields=["status"])
+
+
+def _actor(decision: Decision):
+    return decision.approved_by or decision.decided_by
+
+
+def _detach(decision: Decision) -> None:
+    attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
+    before = attachment.state
+    attachment.state = Attachment.State.DETACHED
+    attachment.reason = f"wrong attachment (decision {decision.pk})" + (f": {decision.note}" if decision.note else "")
+    attachment.save(update_fields=["state", "reason", "updated_at"])
+    event = audit_record(
+        action="attachment.detach",
+        actor=_actor(decision),
+        subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("asset", attachment.asset_id),
+                  ("decision", decision.pk)],
+        before={"state": before},
+        after={"state": attachment.state},
+        reason=decision.note,
+    )  # fmt: skip
+    asset = attachment.asset
+    attachment_change(attachment, asset, asset, before, attachment.state, attachment.reason, audit_event=event)
+
+
+def _record(decision: Decision, action: str, actor=None) -> None:
+    candidate = decision.candidate
+    audit_record(
+        action=action,
+        actor=actor or decision.decided_by,
+        subjects=[("decision", decision.pk), ("candidate", candidate.pk),
+                  ("asset", candidate.asset_a_id), ("asset", candidate.asset_b_id)],
+        before={"candidate": "open"},
+        after={"verdict": decision.verdict, "status": decision.status, "canonical": decision.canonical_id,
+               "reason": decision.reason, "wrong_attachment": decision.wrong_attachment_id,
+               # the evidence as the reviewer saw it: kept with the event, whatever happens to the rows
+               "evidence": {"kind": candidate.kind, "score": candidate.score, **candidate.evidence}},
+        reason=decision.note,
+    )  # fmt: skip
+
+
+def decision_approve(*, decision_id: int, actor) -> Decision:
+    """The second pair of eyes: an archivist applies a caseworker's proposal."""
+    _require(actor, APPROVERS)
+    with transaction.atomic():
+        decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
+        if decision.status != Decision.Status.PROPOSED:
+            raise AlreadyDecided(decision, "this proposal")
+        if decision.decided_by_id == actor.pk:
+            raise DecisionRefused("a proposal needs another person's approval")
+        decision.status, decision.approved_by, decision.approved_at = Decision.Status.APPLIED, actor, timezone.now()
+        decision.save(update_fields=["status", "approved_by", "approved_at"])
+        _record(decision, "decision.approve", actor=actor)
+        candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
+        pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
+        _apply(decision, candidate, pair)
+    group_refresh(candidate.group_id)
+    return decision
+
+
+def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
+    _require(actor, APPROVERS)
+    with transaction.atomic():
+        decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
+        if decision.status != Decision.Status.PROPOSED:
+            raise AlreadyDecided(decision, "this proposal")
+        decision.status = Decision.Status.REJECTED
+        decision.save(update_fields=["status"])
+        _record(decision, "decision.reject", actor=actor)
+    return decision
+
+
+def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
+    """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why."""
+    _require(actor, APPROVERS if role_of(actor) != "caseworker" else DECIDERS)
+    with transaction.atomic():
+        decision = Decision.objects.select_for_update().select_related("candidate").get(pk=decision_id)
+        if decision.status != Decision.Status.APPLIED:
+            raise AlreadyDecided(decision, "this decision")
+        for merge in Merge.objects.filter(decision=decision, undone_at__isnull=True):
+            try:
+                unmerge(merge_id=merge.pk, actor=actor, reason=reason or f"decision {decision.pk} reversed")
+            except MergeRefused as refused:
+                raise DecisionRefused(str(refused)) from None
+        if decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
+            _reattach(decision, actor, reason)
+        decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
+        decision.save(update_fields=["status", "reversed_at"])
+        _record(decision, "decision.reverse", actor=actor)
+        Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
+    group_refresh(decision.candidate.group_id)
+    return decision
+
+
+def _reattach(decision: Decision, actor, reason: str) -> None:
+    attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
+    if attachment.state != Attachment.State.DETACHED:
+        return
+    attachment.state = Attachment.State.ATTACHED
+    attachment.reason = f"re-attached: decision {decision.pk} reversed"
+    attachment.save(update_fields=["state", "reason", "updated_at"])
+    event = audit_record(
+        action="attachment.reattach",
+        actor=actor,
+        subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("decision", decision.pk)],
+        before={"state": "detached"},
+        after={"state": "attached"},
+        reason=reason,
+    )
+    asset = attachment.asset
+    attachment_change(attachment, asset, asset, "detached", "attached", attachment.reason, audit_event=event)
+
+
+def _require(actor, roles: tuple[str, ...]) -> None:
+    if role_of(actor) not in roles:
+        raise DecisionRefused("your role may not do this")

@@ -1,0 +1,193 @@
+"""Decisions and merges: applied once, undone exactly, refused with the reason when a promise is at stake."""
+
+import pytest
+from django.db import transaction
+
+from dedupe.models import Asset, Attachment, AuditEvent, Candidate, Source
+from review.models import Decision, LegalHold, Merge
+from review.services import merges
+from review.services.decisions import (
+    AlreadyDecided,
+    DecisionRefused,
+    decide_candidate,
+    decision_approve,
+    decision_reverse,
+    last_decision_id,
+)
+from review.services.merges import canonical_of
+from tests.factories import archive_rows, user_with_role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def copies(slug: str, n: int = 2, **source_fields) -> list[Asset]:
+    """n records in one source, each showing its own asset; candidates between neighbours."""
+    source, made = archive_rows(slug, records=n)
+    Source.objects.filter(pk=source.pk).update(**source_fields)
+    assets = [asset for _, asset in made]
+    for a, b in zip(assets, assets[1:], strict=False):
+        Candidate.objects.create(asset_a=a, asset_b=b, kind="near", score=0.9, evidence={"phash": 2})
+    return assets
+
+
+def candidate(a: Asset, b: Asset) -> Candidate:
+    return Candidate.objects.get(asset_a=min(a, b, key=lambda x: x.pk), asset_b=max(a, b, key=lambda x: x.pk))
+
+
+def same(c: Candidate, keep: Asset, actor) -> Decision:
+    return decide_candidate(candidate_id=c.pk, verdict="same", canonical_id=keep.pk, actor=actor, seen=0)
+
+
+def shown() -> dict[int, tuple[int | None, str]]:
+    return {a.pk: (a.asset_id, a.state) for a in Attachment.objects.all()}
+
+
+@pytest.fixture
+def archivist():
+    return user_with_role("ana", "archivist")
+
+
+def test_same_photograph_merges_onto_the_kept_copy(archivist):
+    keep, dup = copies("permits")
+
+    decision = same(candidate(keep, dup), keep, archivist)
+
+    assert decision.status == "applied"
+    assert set(Attachment.objects.values_list("asset", flat=True)) == {keep.pk}
+    assert Asset.objects.get(pk=dup.pk).state == "quarantined"
+    assert candidate(keep, dup).status == "same"
+    moved = Attachment.objects.get(record__external_id="PERM-1")
+    assert [(h.from_asset_id, h.to_asset_id) for h in moved.history.all()] == [(dup.pk, keep.pk)]
+    assert AuditEvent.objects.filter(action="asset.merge").count() == 1
+    assert AuditEvent.objects.filter(action="decision.apply", subjects__kind="decision").count() == 1
+
+
+def test_merge_then_unmerge_leaves_every_attachment_exactly_as_before(archivist):
+    a, b, c = copies("permits", 3)
+    before = shown()
+    first = same(candidate(a, b), a, archivist)
+    second = same(candidate(b, c), c, archivist)  # b already merged: its chain end (a) lands on c
+    assert canonical_of(b.pk) == c.pk and canonical_of(a.pk) == c.pk
+
+    decision_reverse(decision_id=second.pk, actor=archivist)
+    decision_reverse(decision_id=first.pk, actor=archivist)
+
+    assert shown() == before
+    assert set(Asset.objects.values_list("state", flat=True)) == {"active"}
+    assert not Merge.objects.filter(undone_at__isnull=True).exists()
+    assert AuditEvent.objects.filter(action="asset.unmerge").count() == 2
+
+
+def test_merging_onto_a_merged_copy_lands_on_its_canonical_and_no_cycle_forms(archivist):
+    a, b, c = copies("permits", 3)
+    same(candidate(b, c), c, archivist)  # b -> c
+
+    same(candidate(a, b), b, archivist)  # keep b, which is c now: a -> c
+
+    assert Merge.objects.get(duplicate=a).canonical_id == c.pk
+    assert set(Attachment.objects.values_list("asset", flat=True)) == {c.pk}
+    with transaction.atomic():  # a cycle cannot even be asked for: both ends resolve to c
+        decision = Decision.objects.create(
+            candidate=candidate(a, b), verdict="same", status="reversed", canonical=a, decided_by=archivist
+        )
+        assert merges.merge_onto(canonical=a, duplicate=c, decision=decision, actor=archivist) is None
+
+
+def test_the_second_reviewer_is_told_who_decided_first(archivist):
+    keep, dup = copies("permits")
+    other = user_with_role("omar", "archivist")
+    same(candidate(keep, dup), keep, archivist)
+
+    with pytest.raises(AlreadyDecided, match=r"already decided by ana at \d{4}-\d\d-\d\d \d\d:\d\d"):
+        decide_candidate(candidate_id=candidate(keep, dup).pk, verdict="different", reason="other", actor=other, seen=0)
+    assert Decision.objects.count() == 1
+
+
+def test_a_stale_form_is_refused_never_applied(archivist):
+    keep, dup = copies("permits")
+    c = candidate(keep, dup)
+    seen_by_form = last_decision_id(c.pk)
+    decision_reverse(decision_id=same(c, keep, archivist).pk, actor=archivist)  # decided and reopened meanwhile
+
+    with pytest.raises(AlreadyDecided, match="changed since you loaded it"):
+        decide_candidate(candidate_id=c.pk, verdict="same", canonical_id=dup.pk, actor=archivist, seen=seen_by_form)
+    assert Asset.objects.get(pk=keep.pk).state == "active"
+
+
+def test_different_photographs_needs_a_reason_code(archivist):
+    a, b = copies("permits")
+    c = candidate(a, b)
+
+    with pytest.raises(DecisionRefused, match="why"):
+        decide_candidate(candidate_id=c.pk, verdict="different", actor=archivist, seen=0)
+    decide_candidate(candidate_id=c.pk, verdict="different", reason="neighbouring_property", actor=archivist, seen=0)
+
+    assert candidate(a, b).status == "different"
+    assert Decision.objects.get().get_reason_display() == "Neighbouring property"
+
+
+def test_a_wrong_attachment_is_detached_and_reattached_when_reversed(archivist):
+    a, b = copies("permits")
+    wrong = Attachment.objects.get(asset=b)
+
+    decision = decide_candidate(
+        candidate_id=candidate(a, b).pk, verdict="wrong_attachment", wrong_attachment_id=wrong.pk,
+        note="photo of the house next door", actor=archivist, seen=0,
+    )  # fmt: skip
+
+    wrong.refresh_from_db()
+    assert wrong.state == "detached" and "next door" in wrong.reason and wrong.asset_id == b.pk
+    decision_reverse(decision_id=decision.pk, actor=archivist)
+    wrong.refresh_from_db()
+    assert wrong.state == "attached"
+    assert [h.to_state for h in wrong.history.all()] == ["detached", "attached"]
+
+
+def test_a_legal_hold_refuses_the_merge_and_says_why(archivist):
+    keep, dup = copies("permits")
+    record = Attachment.objects.get(asset=dup).record
+    LegalHold.objects.create(record=record, reason="litigation 2026-114", placed_by=archivist)
+
+    with pytest.raises(DecisionRefused, match="legal hold: litigation 2026-114"):
+        same(candidate(keep, dup), keep, archivist)
+
+    assert Asset.objects.get(pk=dup.pk).state == "active"
+    assert not Decision.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_a_caseworker_only_proposes_on_a_sensitive_source_until_an_archivist_approves(archivist):
+    keep, dup = copies("cases", sensitivity="sensitive")
+    caseworker = user_with_role("cleo", "caseworker", sources=(keep.source,))
+
+    proposal = same(candidate(keep, dup), keep, caseworker)
+    assert proposal.status == "proposed"
+    assert Asset.objects.get(pk=dup.pk).state == "active", "a proposal changes nothing"
+    with pytest.raises(AlreadyDecided, match="already decided by cleo"):
+        same(candidate(keep, dup), keep, archivist)
+    with pytest.raises(DecisionRefused, match="role"):
+        decision_approve(decision_id=proposal.pk, actor=caseworker)
+
+    decision_approve(decision_id=proposal.pk, actor=archivist)
+
+    assert Asset.objects.get(pk=dup.pk).state == "quarantined"
+    proposal.refresh_from_db()
+    assert (proposal.status, proposal.approved_by) == ("applied", archivist)
+    actions = list(AuditEvent.objects.values_list("action", "actor_name"))
+    assert ("decision.propose", "cleo") in actions and ("decision.approve", "ana") in actions
+    assert ("asset.merge", "ana") in actions
+
+
+def test_a_failure_after_the_change_rolls_back_the_change_and_its_events(archivist, monkeypatch):
+    keep, dup = copies("permits")
+    before = shown()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected between the change and the commit")
+
+    monkeypatch.setattr(merges, "attachment_change", fail)
+    with pytest.raises(RuntimeError):
+        same(candidate(keep, dup), keep, archivist)
+
+    assert shown() == before
+    assert Asset.objects.get(pk=dup.pk).state == "active"
+    assert not Decision.objects.exists() and not Merge.objects.exists() and not AuditEvent.objects.exists()
