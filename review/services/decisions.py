@@ -64,7 +64,7 @@ def decide_candidate(
     note: str = "",
 ) -> Decision:
     """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`."""
-    _require(actor, DECIDERS)
+    require_roles(actor, DECIDERS)
     with transaction.atomic():
         candidate = _lock_open(candidate_id, seen)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
@@ -84,8 +84,9 @@ def decide_candidate(
             decision.status = Decision.Status.APPLIED
         else:
             raise DecisionRefused(f"unknown verdict {verdict!r}")
-        _save(decision, candidate)
-        _record(decision, "decision.propose" if decision.status == Decision.Status.PROPOSED else "decision.apply")
+        save_decision(decision, candidate)
+        proposed = decision.status == Decision.Status.PROPOSED
+        record_decision(decision, "decision.propose" if proposed else "decision.apply")
         if decision.status == Decision.Status.APPLIED:
             _apply(decision, candidate, pair)
     group_refresh(candidate.group_id)
@@ -106,7 +107,7 @@ def _latest(candidate: Candidate) -> Decision | None:
     return Decision.objects.filter(candidate=candidate).select_related("decided_by").order_by("-id").first()
 
 
-def _save(decision: Decision, candidate: Candidate) -> None:
+def save_decision(decision: Decision, candidate: Candidate) -> None:
     try:
         with transaction.atomic():
             decision.save()
@@ -159,7 +160,7 @@ def _detach(decision: Decision) -> None:
     attachment_change(attachment, asset, asset, before, attachment.state, attachment.reason, audit_event=event)
 
 
-def _record(decision: Decision, action: str, actor=None) -> None:
+def record_decision(decision: Decision, action: str, actor=None) -> None:
     candidate = decision.candidate
     audit_record(
         action=action,
@@ -177,7 +178,7 @@ def _record(decision: Decision, action: str, actor=None) -> None:
 
 def decision_approve(*, decision_id: int, actor) -> Decision:
     """The second pair of eyes: an archivist applies a caseworker's proposal."""
-    _require(actor, APPROVERS)
+    require_roles(actor, APPROVERS)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
@@ -186,7 +187,7 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
             raise DecisionRefused("a proposal needs another person's approval")
         decision.status, decision.approved_by, decision.approved_at = Decision.Status.APPLIED, actor, timezone.now()
         decision.save(update_fields=["status", "approved_by", "approved_at"])
-        _record(decision, "decision.approve", actor=actor)
+        record_decision(decision, "decision.approve", actor=actor)
         candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
         _apply(decision, candidate, pair)
@@ -195,20 +196,20 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
 
 
 def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
-    _require(actor, APPROVERS)
+    require_roles(actor, APPROVERS)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
             raise AlreadyDecided(decision, "this proposal")
         decision.status = Decision.Status.REJECTED
         decision.save(update_fields=["status"])
-        _record(decision, "decision.reject", actor=actor)
+        record_decision(decision, "decision.reject", actor=actor)
     return decision
 
 
 def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
     """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why."""
-    _require(actor, APPROVERS if role_of(actor) != "caseworker" else DECIDERS)
+    require_roles(actor, APPROVERS if role_of(actor) != "caseworker" else DECIDERS)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate").get(pk=decision_id)
         if decision.status != Decision.Status.APPLIED:
@@ -222,7 +223,7 @@ def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
             _reattach(decision, actor, reason)
         decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
         decision.save(update_fields=["status", "reversed_at"])
-        _record(decision, "decision.reverse", actor=actor)
+        record_decision(decision, "decision.reverse", actor=actor)
         Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
     group_refresh(decision.candidate.group_id)
     return decision
@@ -247,6 +248,6 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
     attachment_change(attachment, asset, asset, "detached", "attached", attachment.reason, audit_event=event)
 
 
-def _require(actor, roles: tuple[str, ...]) -> None:
+def require_roles(actor, roles: tuple[str, ...]) -> None:
     if role_of(actor) not in roles:
         raise DecisionRefused("your role may not do this")

@@ -1,0 +1,153 @@
+"""Deciding a whole group at once, the suggested keeper, and bulk approval of byte-identical groups."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from dedupe.candidates import group_refresh
+from dedupe.models import Asset, Attachment, Candidate, CandidateGroup
+
+from ..keeper import Copy, suggest
+from ..models import Decision, KeeperPolicy
+from .decisions import (
+    APPROVERS,
+    DECIDERS,
+    AlreadyDecided,
+    DecisionRefused,
+    needs_approval,
+    record_decision,
+    require_roles,
+    save_decision,
+)
+from .merges import MergeRefused, merge_onto
+
+
+def suggest_canonical(asset_ids: Iterable[int]) -> tuple[int, str]:
+    """The copy the keeper rules of the sources involved would keep, and why."""
+    assets = list(Asset.objects.filter(pk__in=list(asset_ids)).select_related("source").order_by("pk"))
+    rules: list[str] = []
+    policies = KeeperPolicy.objects.filter(source__in={a.source_id for a in assets}).order_by("source__slug")
+    for policy in policies:
+        rules.extend(r for r in policy.rules if r not in rules)
+    active = [a for a in assets if a.state == Asset.State.ACTIVE] or assets
+    copies = [Copy(a.pk, a.source.slug, a.pixels, a.byte_size, a.exif_captured_at, a.imported_at) for a in active]
+    return suggest(copies, rules)
+
+
+def group_members(group_id: int) -> set[int]:
+    """The assets of the group's open candidates: what a review form shows and sends back."""
+    pairs = Candidate.objects.filter(group_id=group_id, status=Candidate.Status.OPEN).values_list("asset_a", "asset_b")
+    return {x for pair in pairs for x in pair}
+
+
+def decide_group(
+    *, group_id: int, canonical_id: int, actor, seen_members: set[int], exclude: set[int] = frozenset(), note: str = ""
+) -> list[Decision]:
+    """Everyone in the group but `exclude` is the same photograph as `canonical_id`.
+
+    Pairs between an excluded member and the rest stay open: the excluded member is split off.
+    """
+    require_roles(actor, DECIDERS)
+    with transaction.atomic():
+        open_pairs = list(
+            Candidate.objects.select_for_update()
+            .filter(group_id=group_id, status=Candidate.Status.OPEN)
+            .order_by("pk")  # one lock order for everyone: no deadlocks between groups that overlap
+        )
+        members = {x for c in open_pairs for x in (c.asset_a_id, c.asset_b_id)}
+        if members != set(seen_members):
+            raise AlreadyDecided(_latest_in(group_id), "this group")
+        included = members - set(exclude)
+        if canonical_id not in included:
+            raise DecisionRefused("choose the copy to keep among the members that are the same photograph")
+        assets = Asset.objects.select_related("source").in_bulk(included)
+        proposal = needs_approval(actor, assets.values())
+        decided = [c for c in open_pairs if c.asset_a_id in included and c.asset_b_id in included]
+        if not decided:
+            raise DecisionRefused("nothing left to decide once those members are excluded")
+        decisions = [_decide_pair(c, canonical_id, actor, note, proposal) for c in decided]
+        if not proposal:
+            _merge_members(decisions, assets, canonical_id)
+    group_refresh(group_id)
+    return decisions
+
+
+def _latest_in(group_id: int) -> Decision | None:
+    return Decision.objects.filter(candidate__group_id=group_id).select_related("decided_by").order_by("-id").first()
+
+
+def _decide_pair(candidate: Candidate, canonical_id: int, actor, note: str, proposal: bool) -> Decision:
+    keep = canonical_id if canonical_id in (candidate.asset_a_id, candidate.asset_b_id) else None
+    status = Decision.Status.PROPOSED if proposal else Decision.Status.APPLIED
+    decision = Decision(
+        candidate=candidate, verdict="same", status=status, canonical_id=keep, decided_by=actor, note=note
+    )
+    save_decision(decision, candidate)
+    record_decision(decision, "decision.propose" if proposal else "decision.apply")
+    if not proposal:
+        candidate.status = Candidate.Status.SAME
+        candidate.save(update_fields=["status"])
+    return decision
+
+
+def _merge_members(decisions: list[Decision], assets: dict[int, Asset], canonical_id: int) -> None:
+    """One merge per member, each tied to the decision on a pair it belongs to (its pair with the keeper first)."""
+    by_member: dict[int, Decision] = {}
+    for d in sorted(decisions, key=lambda d: d.canonical_id is None):
+        for member in (d.candidate.asset_a_id, d.candidate.asset_b_id):
+            by_member.setdefault(member, d)
+    for member, decision in sorted(by_member.items()):
+        if member == canonical_id:
+            continue
+        try:
+            keep, duplicate = assets[canonical_id], assets[member]
+            merge_onto(canonical=keep, duplicate=duplicate, decision=decision, actor=decision.decided_by)
+        except MergeRefused as refused:
+            raise DecisionRefused(f"not merged: {refused}") from None
+
+
+@dataclass
+class ExactPlan:
+    """What bulk approval of byte-identical groups would do, shown before it is applied."""
+
+    groups: list[dict] = field(default_factory=list)
+    merges: int = 0
+    records: int = 0
+    bytes_quarantined: int = 0
+
+
+def exact_groups_plan(sources=None, limit: int = 500) -> ExactPlan:
+    """Groups whose open pairs are all byte-identical, each with its keeper, members and bytes."""
+    plan = ExactPlan()
+    groups = CandidateGroup.objects.filter(size__gt=0, best_kind=Candidate.Kind.EXACT).exclude(
+        candidates__in=Candidate.objects.filter(status=Candidate.Status.OPEN).exclude(kind=Candidate.Kind.EXACT)
+    )
+    if sources is not None:
+        groups = groups.filter(candidates__asset_a__source__in=sources)
+    for group in groups.distinct().order_by("pk")[:limit]:
+        members = group_members(group.pk)
+        keep, why = suggest_canonical(members)
+        others = members - {keep}
+        shown = Attachment.objects.filter(asset_id__in=others, state__in=("attached", "restored"))
+        size = sum(Asset.objects.filter(pk__in=others).values_list("byte_size", flat=True))
+        plan.groups.append({"group": group.pk, "members": sorted(members), "keep": keep, "why": why,
+                            "records": shown.values("record").distinct().count(), "bytes": size})  # fmt: skip
+        plan.merges += len(others)
+        plan.records += plan.groups[-1]["records"]
+        plan.bytes_quarantined += size
+    return plan
+
+
+def exact_groups_apply(plan: ExactPlan, *, actor) -> dict:
+    """Apply a shown plan, group by group; a group that changed since is skipped and reported."""
+    require_roles(actor, APPROVERS)
+    applied, skipped = 0, []
+    for item in plan.groups:
+        try:
+            members = set(item["members"])
+            decide_group(group_id=item["group"], canonical_id=item["keep"], actor=actor, seen_members=members)
+            applied += 1
+        except DecisionRefused as refused:
+            skipped.append({"group": item["group"], "reason": str(refused)})
+    return {"applied": applied, "skipped": skipped}

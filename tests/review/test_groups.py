@@ -1,0 +1,109 @@
+"""Whole groups: one decision for three copies, members split off, and bulk approval of exact groups."""
+
+import pytest
+
+from dedupe.candidates import groups_rebuild
+from dedupe.models import Asset, Attachment, AuditEvent, Candidate, CandidateGroup
+from review.models import KeeperPolicy
+from review.services.decisions import AlreadyDecided, DecisionRefused
+from review.services.groups import (
+    decide_group,
+    exact_groups_apply,
+    exact_groups_plan,
+    group_members,
+    suggest_canonical,
+)
+from tests.factories import archive_rows, user_with_role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def group_of(n: int, kind: str = "near", slug: str = "permits") -> tuple[CandidateGroup, list[Asset]]:
+    _, made = archive_rows(slug, records=n)
+    assets = [a for _, a in made]
+    for i, a in enumerate(assets):
+        for b in assets[i + 1 :]:
+            Candidate.objects.create(asset_a=a, asset_b=b, kind=kind, score=1.0 if kind == "exact" else 0.9)
+    groups_rebuild()
+    return Candidate.objects.filter(asset_a=assets[0]).first().group, assets
+
+
+@pytest.fixture
+def archivist():
+    return user_with_role("ana", "archivist")
+
+
+def test_three_copies_are_decided_once_onto_the_kept_one(archivist):
+    group, (a, b, c) = group_of(3)
+
+    decisions = decide_group(group_id=group.pk, canonical_id=b.pk, actor=archivist, seen_members={a.pk, b.pk, c.pk})
+
+    assert len(decisions) == 3
+    assert set(Attachment.objects.values_list("asset", flat=True)) == {b.pk}
+    assert set(Asset.objects.filter(state="quarantined").values_list("pk", flat=True)) == {a.pk, c.pk}
+    assert AuditEvent.objects.filter(action="asset.merge").count() == 2
+    assert not Candidate.objects.filter(status="open").exists()
+
+
+def test_a_member_that_is_not_the_same_is_split_off_and_stays_open(archivist):
+    group, (a, b, c, d) = group_of(4)
+
+    decide_group(group_id=group.pk, canonical_id=a.pk, actor=archivist, seen_members={a.pk, b.pk, c.pk, d.pk},
+                 exclude={d.pk})  # fmt: skip
+
+    assert Asset.objects.get(pk=d.pk).state == "active"
+    still_open = Candidate.objects.filter(status="open")
+    assert still_open.count() == 3 and all(d.pk in (x.asset_a_id, x.asset_b_id) for x in still_open)
+    assert Attachment.objects.get(asset=d).record.external_id == "PERM-3"
+
+
+def test_a_group_that_changed_since_the_form_was_loaded_is_refused(archivist):
+    group, (a, b, c) = group_of(3)
+
+    with pytest.raises(AlreadyDecided, match="this group changed"):
+        decide_group(group_id=group.pk, canonical_id=a.pk, actor=archivist, seen_members={a.pk, b.pk})
+    with pytest.raises(DecisionRefused, match="choose the copy to keep"):
+        decide_group(group_id=group.pk, canonical_id=a.pk, actor=archivist, seen_members=group_members(group.pk),
+                     exclude={a.pk})  # fmt: skip
+    assert not Asset.objects.filter(state="quarantined").exists()
+
+
+def test_the_suggested_keeper_follows_the_sources_rules():
+    group, (a, b) = group_of(2)
+    Asset.objects.filter(pk=a.pk).update(width=4000, height=3000)
+
+    assert suggest_canonical([a.pk, b.pk]) == (a.pk, "Suggested because it has the most pixels.")
+    KeeperPolicy.objects.create(source=a.source, rules=["earliest_import"])
+    Asset.objects.filter(pk=b.pk).update(imported_at=a.imported_at.replace(year=2001))
+    keep, why = suggest_canonical([a.pk, b.pk])
+    assert keep == b.pk and "imported first" in why
+
+
+def test_bulk_approval_shows_its_plan_then_applies_one_merge_per_duplicate(archivist):
+    group_of(3, kind="exact", slug="permits")
+    group_of(2, kind="near", slug="cases")
+
+    plan = exact_groups_plan()
+
+    assert len(plan.groups) == 1, "only the byte-identical group is offered"
+    assert (plan.merges, plan.records) == (2, 2)
+    assert (
+        plan.bytes_quarantined
+        == sum(Asset.objects.filter(source__slug="permits").values_list("byte_size", flat=True))
+        - Asset.objects.get(pk=plan.groups[0]["keep"]).byte_size
+    )  # noqa: E501
+    assert not Asset.objects.filter(state="quarantined").exists(), "a plan changes nothing"
+
+    result = exact_groups_apply(plan, actor=archivist)
+
+    assert result == {"applied": 1, "skipped": []}
+    assert AuditEvent.objects.filter(action="asset.merge").count() == 2
+    assert Candidate.objects.filter(status="open", kind="near").count() == 1
+
+
+def test_only_an_archivist_approves_in_bulk():
+    group_of(2, kind="exact")
+    caseworker = user_with_role("cleo", "caseworker")
+
+    with pytest.raises(DecisionRefused, match="role"):
+        exact_groups_apply(exact_groups_plan(), actor=caseworker)
