@@ -17,7 +17,7 @@ from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Attachment, Candidate, Source
 
 from ..models import Decision, Merge
-from .merges import MergeRefused, merge_onto, unmerge
+from .merges import MergeRefused, canonical_of, merge_onto, unmerge
 
 APPROVERS = ("archivist", "administrator")
 DECIDERS = ("archivist", "administrator", "caseworker")
@@ -233,19 +233,25 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
     if attachment.state != Attachment.State.DETACHED:
         return
+    was = attachment.asset
+    # Its image may have been merged away while it was detached: it comes back on the kept copy.
+    attachment.asset_id = canonical_of(was.pk)
     attachment.state = Attachment.State.ATTACHED
     attachment.reason = f"re-attached: decision {decision.pk} reversed"
-    attachment.save(update_fields=["state", "reason", "updated_at"])
+    if attachment.asset_id != was.pk:
+        attachment.reason += f"; image {was.pk} was merged into {attachment.asset_id} meanwhile"
+    attachment.save(update_fields=["asset", "state", "reason", "updated_at"])
     event = audit_record(
         action="attachment.reattach",
         actor=actor,
-        subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("decision", decision.pk)],
-        before={"state": "detached"},
-        after={"state": "attached"},
+        subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("decision", decision.pk),
+                  ("asset", was.pk), ("asset", attachment.asset_id)],
+        before={"state": "detached", "asset": was.pk},
+        after={"state": "attached", "asset": attachment.asset_id},
         reason=reason,
-    )
-    asset = attachment.asset
-    attachment_change(attachment, asset, asset, "detached", "attached", attachment.reason, audit_event=event)
+    )  # fmt: skip
+    now = Asset.objects.get(pk=attachment.asset_id)
+    attachment_change(attachment, was, now, "detached", "attached", attachment.reason, audit_event=event)
 
 
 def require_roles(actor, roles: tuple[str, ...]) -> None:

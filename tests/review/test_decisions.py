@@ -191,3 +191,17 @@ def test_a_failure_after_the_change_rolls_back_the_change_and_its_events(archivi
     assert shown() == before
     assert Asset.objects.get(pk=dup.pk).state == "active"
     assert not Decision.objects.exists() and not Merge.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_a_detached_attachment_whose_image_was_merged_meanwhile_comes_back_on_the_kept_copy(archivist):
+    a, b, c = copies("permits", 3)
+    wrong = Attachment.objects.get(asset=b)
+    detach = decide_candidate(candidate_id=candidate(a, b).pk, verdict="wrong_attachment", wrong_attachment_id=wrong.pk,
+                              actor=archivist, seen=0)  # fmt: skip
+    same(candidate(b, c), c, archivist)  # b's image merged into c while the attachment was detached
+
+    decision_reverse(decision_id=detach.pk, actor=archivist)
+
+    wrong.refresh_from_db()
+    assert (wrong.state, wrong.asset_id) == ("attached", c.pk)
+    assert f"image {b.pk} was merged into {c.pk}" in wrong.reason
