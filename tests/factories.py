@@ -195,3 +195,63 @@ def archive_rows(slug: str, *, records: int = 2, address: str = "1 Main St"):
         Attachment.objects.create(record=record, slot="1", asset=asset, state=Attachment.State.ATTACHED)
         made.append((record, asset))
     return source, made
+
+
+def store_bytes(*assets) -> None:
+    """Write real JPEG bytes where each asset says its file is (archive_rows stores only thumbnails)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from dedupe.models import Asset
+
+    for asset in assets:
+        name = default_storage.save(asset.storage_name, ContentFile(jpeg_bytes(photo(asset.pk, (64, 48)))))
+        if name != asset.storage_name:
+            Asset.objects.filter(pk=asset.pk).update(storage_name=name)
+            asset.storage_name = name
+
+
+def merged(keep, duplicate, user, note: str = ""):
+    """A "same" decision on the pair, applied through merge_onto as the desk applies it; returns the Merge."""
+    from django.db import transaction
+
+    from dedupe.models import Candidate
+    from review.models import Decision
+    from review.services.decisions import record_decision
+    from review.services.merges import merge_onto
+
+    a, b = sorted((keep, duplicate), key=lambda asset: asset.pk)
+    candidate, _ = Candidate.objects.get_or_create(asset_a=a, asset_b=b, defaults={"kind": "exact", "score": 1.0})
+    with transaction.atomic():
+        decision = Decision.objects.create(
+            candidate=candidate, verdict="same", status="applied", canonical=keep, decided_by=user, note=note
+        )
+        record_decision(decision, "decision.apply")
+        merge = merge_onto(canonical=keep, duplicate=duplicate, decision=decision, actor=user)
+        Candidate.objects.filter(pk=candidate.pk).update(status="same")
+    return merge
+
+
+def strip(attachment, reason: str = "a past cleanup removed the image"):
+    """Strip a placeholder as a past cleanup did, with its history step and audit event."""
+    from django.db import transaction
+
+    from dedupe.attachments import attachment_change
+    from dedupe.audit import audit_record
+    from dedupe.models import Attachment
+
+    with transaction.atomic():
+        event = audit_record(
+            action="attachment.strip",
+            actor_name="system:tests",
+            subjects=[("attachment", attachment.pk), ("record", attachment.record_id)],
+            before={"state": attachment.state},
+            after={"state": "stripped"},
+            reason=reason,
+        )
+        attachment_change(
+            attachment, attachment.asset, attachment.asset, attachment.state, "stripped", reason, audit_event=event
+        )
+        Attachment.objects.filter(pk=attachment.pk).update(state="stripped", reason=reason)
+    attachment.refresh_from_db()
+    return attachment

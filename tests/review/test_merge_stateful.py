@@ -6,18 +6,24 @@ so examples never see each other's rows.
 """
 
 import itertools
+from datetime import timedelta
 
 import pytest
+from django.conf import settings as settings_
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from dedupe.models import Asset, Attachment, AuditSubject, Candidate
+from review.invariants import check_invariants
 from review.models import Decision, Merge
-from review.services.decisions import decide_candidate, decision_reverse, last_decision_id
+from review.services.decisions import DecisionRefused, decide_candidate, decision_reverse, last_decision_id
 from review.services.merges import MAX_CHAIN
-from tests.factories import archive_rows, user_with_role
+from review.services.placeholders import attachment_restore, records_missing_imagery
+from review.services.storage import purge_quarantined
+from tests.factories import archive_rows, store_bytes, strip, user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COPIES = 5
@@ -30,6 +36,7 @@ class Archive(RuleBasedStateMachine):
         example = next(examples)
         self.source, made = archive_rows(f"s{example}", records=COPIES)
         self.assets = [a for _, a in made]
+        store_bytes(*self.assets)
         for a, b in itertools.combinations(self.assets, 2):
             Candidate.objects.create(asset_a=a, asset_b=b, kind="near", score=0.9)
         self.user = user_with_role(f"ana{example}", "archivist")
@@ -74,20 +81,48 @@ class Archive(RuleBasedStateMachine):
     def reverse(self, pick: int) -> None:
         applied = list(Decision.objects.filter(candidate__in=self.candidates(), status="applied").order_by("pk"))
         if applied:
-            decision_reverse(decision_id=applied[pick % len(applied)].pk, actor=self.user)
+            try:
+                decision_reverse(decision_id=applied[pick % len(applied)].pk, actor=self.user)
+            except DecisionRefused as refused:
+                assert "purged" in str(refused)  # the only reason a reversal may be refused here
+
+    @rule(pick=st.integers(0, 100))
+    def strip_placeholder(self, pick: int) -> None:
+        shown = list(self.attachments().filter(state="attached").order_by("pk"))
+        if shown:
+            strip(shown[pick % len(shown)])
+
+    @rule(pick=st.integers(0, 100), choice=st.integers(0, 100))
+    def restore(self, pick: int, choice: int) -> None:
+        waiting = [m for m in records_missing_imagery(within={self.source.pk}) if m.suggestions]
+        if waiting:
+            missing = waiting[pick % len(waiting)]
+            offer = missing.suggestions[choice % len(missing.suggestions)]
+            # Every suggestion is one a restore accepts: a refusal here fails the example.
+            attachment_restore(attachment_id=missing.attachment_id, asset_id=offer.asset_id, actor=self.user,
+                               reason=f"{offer.kind} suggestion")  # fmt: skip
+
+    @rule()
+    def purge_past_retention(self) -> None:
+        purge_quarantined(dry_run=False, now=timezone.now() + timedelta(days=settings_.DEDUPE_RETENTION_DAYS + 1))
 
     @invariant()
-    def shown_attachments_show_a_live_chain_end(self) -> None:
+    def shown_attachments_show_a_viewable_image(self) -> None:
         for attachment in self.attachments().filter(state__in=("attached", "restored")).select_related("asset"):
             assert attachment.asset.state in ("active", "quarantined"), attachment
-            assert not Merge.objects.filter(duplicate=attachment.asset, undone_at__isnull=True).exists(), attachment
+            if attachment.state == "attached":  # a restore may choose the quarantined original, a merge never
+                assert not Merge.objects.filter(duplicate=attachment.asset, undone_at__isnull=True).exists()
+
+    @invariant()
+    def the_archive_wide_checks_find_nothing(self) -> None:
+        assert check_invariants() == []
 
     @invariant()
     def merged_copies_are_quarantined_and_the_rest_active(self) -> None:
         merged = set(Merge.objects.filter(undone_at__isnull=True, duplicate__source=self.source)
                      .values_list("duplicate", flat=True))  # fmt: skip
         for asset in Asset.objects.filter(source=self.source):
-            assert asset.state == ("quarantined" if asset.pk in merged else "active"), asset
+            assert asset.state in (("quarantined", "purged") if asset.pk in merged else ("active",)), asset
 
     @invariant()
     def chains_end(self) -> None:

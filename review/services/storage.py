@@ -1,0 +1,298 @@
+"""Reclaiming storage: purging quarantined bytes after retention, and the figures of the storage page.
+
+Purge is the only place bytes are ever deleted, so it refuses whenever anything could still need
+them: a placeholder that points at the asset (even a stripped one: it may be restored onto it), a
+legal hold, a merge that can still be undone within retention, or a quarantine nobody can explain
+(no live merge). Conditions are checked twice: once in bulk to plan, again under row locks
+before each asset is purged, one transaction per asset.
+"""
+
+from collections import defaultdict
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from dedupe.audit import audit_record
+from dedupe.models import Asset, Attachment, Candidate, Source
+
+from ..models import LegalHold, Merge, MergeMove, Purge
+from .merges import holds_on
+
+# Quarantined assets planned per round trip: three queries per batch, whatever its size.
+BATCH = 500
+# A placeholder in any of these states may show the asset again (a stripped one by a restore).
+NEEDING = (Attachment.State.ATTACHED, Attachment.State.RESTORED, Attachment.State.STRIPPED)
+SYSTEM = "system:purge_quarantined"
+
+
+@dataclass
+class PurgeItem:
+    """One quarantined asset: purged (or purgeable), or refused with the reasons."""
+
+    asset_id: int
+    source: str
+    sha256: str
+    byte_size: int
+    quarantined_at: datetime | None
+    reasons: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset_id,
+            "source": self.source,
+            "sha256": self.sha256,
+            "byte_size": self.byte_size,
+            "quarantined_at": self.quarantined_at.isoformat() if self.quarantined_at else None,
+            "reasons": self.reasons,
+            "error": self.error,
+        }
+
+
+@dataclass
+class PurgeSummary:
+    """What a purge did (or, in a dry run, would do) and why the rest stays."""
+
+    dry_run: bool
+    now: datetime
+    purged: list[PurgeItem] = field(default_factory=list)
+    refused: list[PurgeItem] = field(default_factory=list)
+
+    @property
+    def purged_count(self) -> int:
+        return len(self.purged)
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        return sum(item.byte_size for item in self.purged)
+
+    @property
+    def bytes_by_source(self) -> dict[str, int]:
+        by_source: dict[str, int] = defaultdict(int)
+        for item in self.purged:
+            by_source[item.source] += item.byte_size
+        return dict(by_source)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"image {item.asset_id}: {item.error}" for item in self.purged if item.error]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "now": self.now.isoformat(),
+            "purged": self.purged_count,
+            "bytes_reclaimed": self.bytes_reclaimed,
+            "bytes_by_source": self.bytes_by_source,
+            "purged_assets": [item.as_json() for item in self.purged],
+            "refused": [item.as_json() for item in self.refused],
+            "errors": self.errors,
+        }
+
+
+def purge_plan(now: datetime | None = None) -> PurgeSummary:
+    """What purge_quarantined would do at `now`: purgeable assets, and the others with reasons."""
+    summary = PurgeSummary(dry_run=True, now=now or timezone.now())
+    for batch in _planned(summary.now):
+        for item in batch:
+            (summary.refused if item.reasons else summary.purged).append(item)
+    return summary
+
+
+def purge_quarantined(
+    *, dry_run: bool = True, now: datetime | None = None, actor: Any = None, actor_name: str = SYSTEM
+) -> PurgeSummary:
+    """Delete the bytes of quarantined assets past retention that nothing needs; dry run by default."""
+    summary = PurgeSummary(dry_run=dry_run, now=now or timezone.now())
+    for batch in _planned(summary.now):
+        for item in batch:
+            if not item.reasons and not dry_run:
+                item = asset_purge(asset_id=item.asset_id, now=summary.now, actor=actor, actor_name=actor_name)
+            (summary.refused if item.reasons else summary.purged).append(item)
+    return summary
+
+
+def _planned(now: datetime) -> Iterator[list[PurgeItem]]:
+    """Quarantined assets a batch at a time, each with the reasons it may not be purged (if any)."""
+    holds = _Holds()
+    quarantined = Asset.objects.filter(state=Asset.State.QUARANTINED).select_related("source").order_by("pk")
+    after = 0
+    while batch := list(quarantined.filter(pk__gt=after)[:BATCH]):
+        ids = [asset.pk for asset in batch]
+        merged_at = dict(
+            Merge.objects.filter(duplicate_id__in=ids, undone_at__isnull=True).values_list("duplicate_id", "at")
+        )
+        pointing = dict(
+            Attachment.objects.filter(asset_id__in=ids, state__in=NEEDING)
+            .values("asset_id")
+            .annotate(n=Count("pk"))
+            .values_list("asset_id", "n")
+        )
+        held = holds.on(batch)
+        yield [
+            _item(asset, merged_at.get(asset.pk), pointing.get(asset.pk, 0), held.get(asset.pk, []), now)
+            for asset in batch
+        ]
+        after = batch[-1].pk
+
+
+def _item(asset: Asset, merged_at: datetime | None, pointing: int, holds: list[str], now: datetime) -> PurgeItem:
+    item = PurgeItem(asset.pk, asset.source.slug, asset.sha256, asset.byte_size, merged_at)
+    retention = timedelta(days=settings.DEDUPE_RETENTION_DAYS)
+    if asset.state != Asset.State.QUARANTINED:
+        item.reasons.append(f"it is {asset.state}, not quarantined")
+    if merged_at is None:
+        item.reasons.append("quarantined without a live merge: nothing says which image replaced it")
+    elif merged_at + retention > now:
+        item.reasons.append(
+            f"within retention: quarantined {merged_at:%Y-%m-%d %H:%M}, "
+            f"its merge can be undone until {merged_at + retention:%Y-%m-%d %H:%M}"
+        )
+    if pointing:
+        item.reasons.append(f"{pointing} placeholder(s) still point at it")
+    item.reasons += holds
+    return item
+
+
+def asset_purge(*, asset_id: int, now: datetime, actor: Any = None, actor_name: str = SYSTEM) -> PurgeItem:
+    """Purge one asset if it still may be: checked again under locks, recorded, then its bytes deleted.
+
+    Bytes are deleted after the commit. Deleting first would risk, on a failed commit, a
+    quarantined asset with no bytes that an unmerge would put back on records; deleting after
+    risks at worst orphaned bytes, reported in `error`.
+    """
+    with transaction.atomic():
+        # Merge row first, as unmerge locks it: the two serialise instead of deadlocking.
+        merge = Merge.objects.select_for_update().filter(duplicate_id=asset_id, undone_at__isnull=True).first()
+        asset = Asset.objects.select_for_update().select_related("source").get(pk=asset_id)
+        pointing = Attachment.objects.filter(asset=asset, state__in=NEEDING).count()
+        holds = holds_on(asset) + _Holds().before_merge(asset)
+        item = _item(asset, merge.at if merge else None, pointing, holds, now)
+        if item.reasons:
+            return item
+        Asset.objects.filter(pk=asset.pk).update(state=Asset.State.PURGED)
+        Purge.objects.create(asset=asset, sha256=asset.sha256, byte_size=asset.byte_size, source=asset.source)
+        facts = {"sha256": asset.sha256, "byte_size": asset.byte_size, "storage_name": asset.storage_name}
+        audit_record(
+            action="asset.purge",
+            actor=actor,
+            actor_name=actor_name,
+            subjects=[("asset", asset.pk), ("merge", merge.pk), ("source", asset.source.slug)],
+            before={"state": Asset.State.QUARANTINED, **facts},
+            after={"state": Asset.State.PURGED, **facts, "thumbnail_kept": asset.thumbnail_name},
+            reason=f"merged onto image {merge.canonical_id} at {merge.at:%Y-%m-%d %H:%M} (merge {merge.pk}); "
+            f"retention {settings.DEDUPE_RETENTION_DAYS} days passed; nothing points at it",
+        )
+    try:
+        default_storage.delete(asset.storage_name)  # the thumbnail stays: evidence outlives originals
+    except Exception as exc:  # noqa: BLE001 - whatever the storage raises, the purge is recorded; report it
+        item.error = f"bytes not deleted from storage ({asset.storage_name}): {exc}"
+    return item
+
+
+class _Holds:
+    """The legal holds in force, checked for many assets at once.
+
+    Beyond holds_on (the asset, its source, records showing it), a record that showed the asset
+    before a merge moved it away still holds it: that record's evidence is the original file.
+    """
+
+    def __init__(self) -> None:
+        self.by_asset: dict[int, list[str]] = defaultdict(list)
+        self.by_source: dict[int, list[str]] = defaultdict(list)
+        self.by_record: dict[int, list[str]] = defaultdict(list)
+        for hold in LegalHold.objects.filter(lifted_at__isnull=True).select_related("record", "source"):
+            if hold.asset_id:
+                self.by_asset[hold.asset_id].append(f"image {hold.asset_id} is under legal hold: {hold.reason}")
+            elif hold.record_id:
+                self.by_record[hold.record_id].append(f"record {hold.record} is under legal hold: {hold.reason}")
+            else:
+                self.by_source[hold.source_id].append(f"source {hold.source} is under legal hold: {hold.reason}")
+
+    def on(self, assets: list[Asset]) -> dict[int, list[str]]:
+        """Reasons per asset id, for those under a hold."""
+        if not (self.by_asset or self.by_source or self.by_record):
+            return {}
+        ids = [asset.pk for asset in assets]
+        reasons = {a.pk: self.by_asset.get(a.pk, []) + self.by_source.get(a.source_id, []) for a in assets}
+        for asset_id, record_id in Attachment.objects.filter(asset_id__in=ids).values_list("asset_id", "record_id"):
+            reasons[asset_id] += self.by_record.get(record_id, [])
+        for asset_id, reason in self._moved(ids):
+            reasons[asset_id].append(reason)
+        return {pk: list(dict.fromkeys(found)) for pk, found in reasons.items() if found}
+
+    def before_merge(self, asset: Asset) -> list[str]:
+        return [reason for _, reason in self._moved([asset.pk])]
+
+    def _moved(self, ids: list[int]) -> Iterator[tuple[int, str]]:
+        if not (self.by_source or self.by_record):
+            return
+        moved = MergeMove.objects.filter(from_asset_id__in=ids, merge__undone_at__isnull=True).values_list(
+            "from_asset_id", "merge_id", "attachment__record_id", "attachment__record__source_id"
+        )
+        for asset_id, merge_id, record_id, source_id in moved:
+            for why in self.by_record.get(record_id, []) + self.by_source.get(source_id, []):
+                yield asset_id, f"{why} (it showed image {asset_id} before merge {merge_id})"
+
+
+@dataclass
+class StorageFigures:
+    """What the storage page shows: bytes per source and state, reclamation over time, what is pending."""
+
+    sources: list[dict[str, Any]]
+    totals: dict[str, int]
+    reclaimed_by_day: list[tuple[date, int]]
+    open_candidates: dict[str, int]
+    exact_estimate: dict[str, int]
+
+
+def storage_figures(*, within: Collection[int] | None = None) -> StorageFigures:
+    """Bytes active, quarantined and reclaimed per source; `within` limits it to the sources a person sees."""
+    sources = Source.objects.order_by("slug")
+    assets, purges = Asset.objects.all(), Purge.objects.all()
+    candidates = Candidate.objects.filter(status=Candidate.Status.OPEN)
+    if within is not None:
+        sources = sources.filter(pk__in=within)
+        assets, purges = assets.filter(source_id__in=within), purges.filter(source_id__in=within)
+        candidates = candidates.filter(asset_a__source_id__in=within, asset_b__source_id__in=within)
+    rows = {s.pk: {"slug": s.slug, "name": s.name, **dict.fromkeys(_FIGURES, 0)} for s in sources}
+    by_state = assets.values("source_id", "state").annotate(n=Count("pk"), bytes=Sum("byte_size"))
+    for row in by_state.order_by():
+        if row["source_id"] in rows and row["state"] in (Asset.State.ACTIVE, Asset.State.QUARANTINED):
+            rows[row["source_id"]][f"{row['state']}_bytes"] = row["bytes"] or 0
+            rows[row["source_id"]][f"{row['state']}_count"] = row["n"]
+    for row in purges.values("source_id").annotate(n=Count("pk"), bytes=Sum("byte_size")).order_by():
+        if row["source_id"] in rows:
+            rows[row["source_id"]].update(reclaimed_bytes=row["bytes"] or 0, purged_count=row["n"])
+    per_day = purges.annotate(day=TruncDate("at")).values("day").annotate(bytes=Sum("byte_size")).order_by("day")
+    kinds = dict(candidates.values("kind").annotate(n=Count("pk")).order_by().values_list("kind", "n"))
+    # Approving an exact pair quarantines one copy; the keeper is usually the older, smaller id.
+    # Counted once per asset, however many pairs it is in.
+    losers = assets.filter(
+        state=Asset.State.ACTIVE, pk__in=candidates.filter(kind=Candidate.Kind.EXACT).values("asset_b")
+    ).aggregate(n=Count("pk"), bytes=Sum("byte_size"))
+    return StorageFigures(
+        sources=list(rows.values()),
+        totals={key: sum(r[key] for r in rows.values()) for key in _FIGURES},
+        reclaimed_by_day=[(row["day"], row["bytes"] or 0) for row in per_day],
+        open_candidates={kind: kinds.get(kind, 0) for kind in Candidate.Kind.values},
+        exact_estimate={"assets": losers["n"] or 0, "bytes": losers["bytes"] or 0},
+    )
+
+
+_FIGURES = (
+    "active_bytes",
+    "active_count",
+    "quarantined_bytes",
+    "quarantined_count",
+    "reclaimed_bytes",
+    "purged_count",
+)
