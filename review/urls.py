@@ -1,13 +1,19 @@
 from django.urls import path
 
-from . import views
+from . import archive_views, views
 
 app_name = "review"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("sources/<slug:slug>/", views.source_detail, name="source-detail"),
+    path("records/", archive_views.record_search, name="record-search"),
     path("records/<int:pk>/", views.record_detail, name="record-detail"),
+    path("attachments/<int:pk>/restore/", archive_views.attachment_restore_view, name="attachment-restore"),
+    path("assets/<int:pk>/", archive_views.asset_detail, name="asset-detail"),
+    path("storage/", archive_views.storage, name="storage"),
+    path("merge-map/", archive_views.merge_map, name="merge-map"),
+    path("exact-groups/", archive_views.exact_groups, name="exact-groups"),
     path("assets/<int:pk>/thumbnail/", views.asset_thumbnail, name="asset-thumbnail"),
     path("imports/<int:pk>/", views.import_run, name="import-run"),
     path("scans/", views.scan_create, name="scan-create"),

@@ -12,6 +12,8 @@ from dedupe.models import Asset, Attachment, ImportRun, ScanRun
 from dedupe.scanning import scan_start
 
 from .access import asset_for, record_for, require_role, source_for, visible_sources
+from .archive_views import missing_for
+from .services.placeholders import RESTORERS
 
 PAGE_SIZE = 50
 
@@ -96,7 +98,13 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     attachments = record.attachments.select_related("asset").prefetch_related(
         "history__from_asset", "history__to_asset"
     )
-    return render(request, "review/record_detail.html", {"record": record, "attachments": attachments})
+    context = {
+        "record": record,
+        "attachments": attachments,
+        "suggestions": missing_for(request.user, record),
+        "can_restore": role_of(request.user) in RESTORERS,
+    }
+    return render(request, "review/record_detail.html", context)
 
 
 @require_GET
