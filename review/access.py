@@ -1,9 +1,10 @@
 """Access rules in one place: every view starts from these, so a rule is never only a hidden link."""
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 
-from dedupe.audit import role_of
+from dedupe.audit import audit_record, role_of
 from dedupe.models import Asset, Record, Source
 
 # Roles that see every source; a caseworker sees only assigned ones, anyone else none.
@@ -50,3 +51,14 @@ def asset_for(user, pk: int) -> Asset:
 def require_role(user, *roles: str) -> None:
     if role_of(user) not in roles:
         raise Http404("Not here.")
+
+
+def audit_image_view(request, asset: Asset, what: str) -> None:
+    """Who looked at which case-file photograph: every view of an image from a sensitive source."""
+    if asset.source.sensitivity == Source.Sensitivity.SENSITIVE:
+        with transaction.atomic():
+            audit_record(
+                action=f"image.view.{what}",
+                actor=request.user,
+                subjects=[("asset", asset.pk), ("source", asset.source.slug)],
+            )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import archive_views, views
+from . import archive_views, desk, views
 
 app_name = "review"
 
@@ -11,6 +11,12 @@ urlpatterns = [
     path("records/<int:pk>/", views.record_detail, name="record-detail"),
     path("attachments/<int:pk>/restore/", archive_views.attachment_restore_view, name="attachment-restore"),
     path("assets/<int:pk>/", archive_views.asset_detail, name="asset-detail"),
+    path("assets/<int:pk>/original/", desk.asset_original, name="asset-original"),
+    path("queue/", desk.queue, name="queue"),
+    path("candidates/<int:pk>/", desk.candidate_review, name="candidate"),
+    path("candidates/<int:pk>/decide/", desk.candidate_decide, name="candidate-decide"),
+    path("candidates/<int:pk>/difference.png", desk.candidate_difference, name="candidate-difference"),
+    path("decisions/<int:pk>/undo/", desk.decision_undo, name="decision-undo"),
     path("storage/", archive_views.storage, name="storage"),
     path("merge-map/", archive_views.merge_map, name="merge-map"),
     path("exact-groups/", archive_views.exact_groups, name="exact-groups"),

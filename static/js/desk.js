@@ -1,0 +1,139 @@
+// The review desk's keys and view tools. No framework: htmx swaps #desk after each decision, so
+// every handler is delegated from document and reads the current desk when it runs.
+(function () {
+  "use strict";
+  let flickerTimer = null;
+
+  function desk() { return document.getElementById("desk"); }
+
+  function press(button, on) {
+    if (button) button.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+
+  function overlayMode(mode) {
+    const d = desk();
+    const overlay = d.querySelector("#overlay");
+    const over = overlay.querySelector(".over");
+    const difference = overlay.querySelector(".difference");
+    const slider = overlay.querySelector(".slider");
+    const current = overlay.dataset.mode || "";
+    const next = current === mode ? "" : mode;
+    clearInterval(flickerTimer);
+    overlay.dataset.mode = next;
+    overlay.hidden = next === "";
+    d.querySelectorAll(".pane").forEach(function (pane) { pane.hidden = next !== ""; });
+    over.hidden = next === "difference";
+    over.style.clipPath = "";
+    over.style.visibility = "";
+    slider.hidden = next !== "slider";
+    difference.hidden = next !== "difference";
+    if (next === "difference" && !difference.src) difference.src = difference.dataset.src;
+    if (next === "slider") slide();
+    if (next === "flicker") {
+      flickerTimer = setInterval(function () {
+        over.style.visibility = over.style.visibility === "hidden" ? "" : "hidden";
+        overlay.querySelector(".overlay-mode").textContent = over.style.visibility === "hidden" ? "showing the left image" : "showing the right image";
+      }, 500);
+    }
+    overlay.querySelector(".overlay-mode").textContent = next ? next + " view" : "";
+    ["flicker", "slider", "difference"].forEach(function (name) {
+      press(d.querySelector('[data-action="' + name + '"]'), next === name);
+    });
+  }
+
+  function slide() {
+    const d = desk();
+    const value = d.querySelector("#slider").value;
+    d.querySelector("#overlay .over").style.clipPath = "inset(0 0 0 " + value + "%)";
+  }
+
+  function zoom() {
+    const d = desk();
+    const stage = d.querySelector("#stage");
+    const on = !stage.classList.contains("zoomed");
+    stage.classList.toggle("zoomed", on);
+    stage.querySelectorAll(".pane img").forEach(function (img) {
+      if (on && img.dataset.original && !img.dataset.thumbnail) {
+        img.dataset.thumbnail = img.src;
+        img.src = img.dataset.original;
+      }
+    });
+    press(d.querySelector('[data-action="zoom"]'), on);
+  }
+
+  function help() {
+    const dialog = desk().querySelector("#help");
+    dialog.hidden = !dialog.hidden;
+  }
+
+  const actions = { zoom: zoom, flicker: function () { overlayMode("flicker"); },
+    slider: function () { overlayMode("slider"); }, difference: function () { overlayMode("difference"); }, help: help };
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-action]");
+    if (button && actions[button.dataset.action]) {
+      event.preventDefault();
+      actions[button.dataset.action]();
+    }
+  });
+
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "slider") slide();
+  });
+
+  // Panned together: scrolling one zoomed viewport scrolls the other to the same place.
+  let syncing = false;
+  document.addEventListener("scroll", function (event) {
+    const viewport = event.target.closest && event.target.closest(".zoomed .viewport");
+    if (!viewport || syncing) return;
+    syncing = true;
+    desk().querySelectorAll(".zoomed .viewport").forEach(function (other) {
+      if (other !== viewport) {
+        other.scrollLeft = viewport.scrollLeft * (other.scrollWidth / Math.max(viewport.scrollWidth, 1));
+        other.scrollTop = viewport.scrollTop * (other.scrollHeight / Math.max(viewport.scrollHeight, 1));
+      }
+    });
+    syncing = false;
+  }, true);
+
+  document.addEventListener("keydown", function (event) {
+    const d = desk();
+    if (!d || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "Escape") {
+      d.querySelector("#help").hidden = true;
+      return;
+    }
+    if (event.target.closest("input[type=text], input:not([type]), textarea, select")) return;
+    // A key pressed while a decision is on its way is dropped, never applied to the next pair
+    // unseen: the reviewer sees the next pair (body[data-ready]) before a key can act on it.
+    if (document.body.dataset.busy) {
+      event.preventDefault();
+      return;
+    }
+    const target = d.querySelector('[data-key="' + CSS.escape(event.key) + '"]');
+    if (!target || target.disabled) return;
+    event.preventDefault();
+    target.click();
+  });
+
+  function ready() {
+    const d = desk();
+    delete document.body.dataset.busy;
+    if (d) document.body.dataset.ready = d.dataset.candidate;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function () {
+    document.body.dataset.busy = "1";
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!event.detail.successful) ready();
+  });
+  // After htmx swaps in the next pair, the view tools start afresh and focus goes to the desk.
+  document.addEventListener("htmx:afterSettle", function () {
+    clearInterval(flickerTimer);
+    const d = desk();
+    if (d) d.querySelector("h1").focus({ preventScroll: true });
+    ready();
+  });
+  document.addEventListener("DOMContentLoaded", ready);
+})();

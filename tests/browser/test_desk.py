@@ -1,0 +1,168 @@
+"""The review desk in Chromium: ten pairs reviewed by keyboard alone, the view tools, and a
+caseworker guessing URLs of a source not assigned to them."""
+
+import pytest
+
+from dedupe.models import Asset, Candidate
+from review.models import Decision
+from review.services.groups import suggest_canonical
+from tests.browser.conftest import screenshot
+from tests.factories import archive_rows, store_bytes, user_with_role
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def sign_in_by_keyboard(page, site, username: str) -> None:
+    page.goto(f"{site.url}/login/")
+    page.focus("#id_username")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type("pw-for-tests-only")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/")
+
+
+def twelve_pairs() -> list[Candidate]:
+    _, made = archive_rows("permits", records=24)
+    assets = [a for _, a in made]
+    store_bytes(*assets)
+    return [
+        Candidate.objects.create(asset_a=assets[2 * i], asset_b=assets[2 * i + 1], kind="near", score=0.99 - i / 100)
+        for i in range(12)
+    ]
+
+
+def on_desk(page, candidate: Candidate) -> None:
+    """Wait until the pair is shown and the desk takes keys again (the JS drops keys while busy)."""
+    page.locator(f'body[data-ready="{candidate.pk}"] #desk[data-candidate="{candidate.pk}"]').wait_for(timeout=10_000)
+
+
+def test_an_archivist_reviews_ten_pairs_by_keyboard_alone(site, page):
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/queue/")
+    screenshot(page, "queue")
+    page.keyboard.press("Tab")  # to the first link of the page; then find "Start reviewing" by Tab
+    for _ in range(30):
+        if page.evaluate("document.activeElement.textContent.trim()") == "Start reviewing":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    on_desk(page, pairs[0])
+    page.evaluate("window.loadedOnce = true")  # gone if any step reloads the whole page
+    screenshot(page, "review-pair")
+
+    # 1 merge, 2 keep right then merge, 3 different, 4 skip, 5 merge then undo then different, 6-10 merge
+    page.keyboard.press("m")
+    on_desk(page, pairs[1])
+    page.keyboard.press("2")
+    page.keyboard.press("m")
+    on_desk(page, pairs[2])
+    page.keyboard.press("d")
+    on_desk(page, pairs[3])
+    page.keyboard.press("s")
+    on_desk(page, pairs[4])
+    page.keyboard.press("m")
+    on_desk(page, pairs[5])
+    page.keyboard.press("u")
+    on_desk(page, pairs[4])
+    page.keyboard.press("d")
+    on_desk(page, pairs[5])
+    for i in range(5, 10):
+        page.keyboard.press("m")
+        on_desk(page, pairs[i + 1])
+    screenshot(page, "review-after-ten")
+
+    assert page.evaluate("window.loadedOnce") is True
+    assert page.url == f"{site.url}/candidates/{pairs[10].pk}/"
+    live = {d.candidate_id: d for d in Decision.objects.exclude(status="reversed")}
+    expected = {
+        0: "same",
+        1: "same",
+        2: "different",
+        4: "different",
+        5: "same",
+        6: "same",
+        7: "same",
+        8: "same",
+        9: "same",
+    }
+    assert {pairs.index(next(p for p in pairs if p.pk == pk)): d.verdict for pk, d in live.items()} == expected
+    assert Decision.objects.filter(status="reversed").count() == 1
+    assert Candidate.objects.get(pk=pairs[3].pk).status == "open"  # skipped, still to do
+    for i, pair in enumerate(pairs[:10]):
+        if expected.get(i) == "same":
+            suggested, _ = suggest_canonical([pair.asset_a_id, pair.asset_b_id])
+            keep = pair.asset_b_id if i == 1 else suggested
+            assert live[pair.pk].canonical_id == keep
+            gone = pair.asset_a_id if keep == pair.asset_b_id else pair.asset_b_id
+            assert Asset.objects.get(pk=gone).state == "quarantined"
+    assert Asset.objects.filter(pk__in=[pairs[4].asset_a_id, pairs[4].asset_b_id], state="active").count() == 2
+
+
+def test_zoom_flicker_slider_and_difference(site, page):
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
+    on_desk(page, pairs[0])
+
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    screenshot(page, "review-help")
+    page.keyboard.press("Escape")
+    assert not page.locator("#help").is_visible()
+
+    page.keyboard.press("z")
+    left = page.locator('.pane[data-side="1"] img')
+    page.wait_for_function("() => document.querySelector('.pane img').src.endsWith('/original/')")
+    page.wait_for_function("() => document.querySelector('.pane img').naturalWidth > 0")
+    assert "zoomed" in page.locator("#stage").get_attribute("class")
+    assert left.get_attribute("src").endswith(f"/assets/{pairs[0].asset_a_id}/original/")
+    page.keyboard.press("z")
+
+    page.keyboard.press("f")
+    over = page.locator("#overlay .over")
+    assert page.locator("#overlay").is_visible()
+    seen = {page.evaluate("document.querySelector('#overlay .over').style.visibility")}
+    page.wait_for_function(
+        "(first) => document.querySelector('#overlay .over').style.visibility !== first",
+        arg=next(iter(seen)),
+        timeout=3000,
+    )
+    page.keyboard.press("f")
+    assert not page.locator("#overlay").is_visible()
+
+    page.keyboard.press("o")
+    page.locator("#slider").fill("20")
+    assert "inset(0px 0px 0px 20%)" in over.evaluate("el => getComputedStyle(el).clipPath")
+    screenshot(page, "review-slider")
+    page.keyboard.press("Escape")
+    page.locator("body").focus()
+    page.keyboard.press("x")
+    page.wait_for_function("() => document.querySelector('#overlay .difference').naturalWidth > 0")
+    assert page.locator("#overlay .difference").is_visible()
+    screenshot(page, "review-difference")
+
+
+def test_a_caseworker_cannot_reach_an_unassigned_source_by_guessing_urls(site, page):
+    hidden = twelve_pairs()[0]
+    cases, _ = archive_rows("cases")
+    user = user_with_role("cai", "caseworker", sources=(cases,))
+    assert user.source_assignments.count() == 1
+    sign_in_by_keyboard(page, site, "cai")
+    record = hidden.asset_a.attachments.get().record
+
+    for url in (
+        f"/candidates/{hidden.pk}/",
+        f"/candidates/{hidden.pk}/difference.png",
+        f"/assets/{hidden.asset_a_id}/",
+        f"/assets/{hidden.asset_a_id}/thumbnail/",
+        f"/assets/{hidden.asset_a_id}/original/",
+        f"/records/{record.pk}/",
+        "/sources/permits/",
+    ):
+        assert page.goto(f"{site.url}{url}").status == 404, url
+    page.goto(f"{site.url}/queue/")
+    assert "Nothing to review" in page.content()

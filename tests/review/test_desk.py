@@ -1,0 +1,224 @@
+"""The review desk on the server: queue order and paging, the review page, decisions through htmx,
+stale forms, skip and undo, the images it serves, and untrusted text kept as text."""
+
+import pytest
+
+from dedupe.models import Asset, AuditEvent, Candidate, Record, Source
+from review.models import Decision
+from tests.factories import archive_rows, store_bytes, user_with_role
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def pairs(slug: str, n: int, kind: str = "near", score: float = 0.9, **flags) -> list[Candidate]:
+    """n pairs, each of two copies in one source."""
+    _, made = archive_rows(slug, records=2 * n)
+    assets = [a for _, a in made]
+    return [
+        Candidate.objects.create(asset_a=assets[2 * i], asset_b=assets[2 * i + 1], kind=kind, score=score, **flags)
+        for i in range(n)
+    ]
+
+
+def desk_seen(page: str) -> str:
+    return page.split('name="seen" value="')[1].split('"')[0]
+
+
+def test_the_queue_puts_exact_copies_then_address_conflicts_then_score_first(client, archivist):
+    near_low = pairs("low", 1, score=0.5)[0]
+    near_high = pairs("high", 1, score=0.95)[0]
+    conflict = pairs("conflict", 1, score=0.6, address_conflict=True)[0]
+    exact = pairs("exact", 1, kind="exact", score=1.0)[0]
+    client.force_login(archivist)
+
+    page = client.get("/queue/").content.decode()
+
+    order = [page.index(f"Pair {c.pk}<") for c in (exact, conflict, near_high, near_low)]
+    assert order == sorted(order)
+
+
+def test_keyset_pages_show_every_open_pair_once(client, archivist, settings, monkeypatch):
+    monkeypatch.setattr("review.desk.PAGE_SIZE", 4)
+    made = pairs("many", 5, score=0.9) + pairs("more", 5, score=0.7)
+    client.force_login(archivist)
+    seen, url = [], "/queue/"
+    while url:
+        page = client.get(url).content.decode()
+        seen += [c.pk for c in made if f"Pair {c.pk}<" in page]
+        url = "/queue/?" + page.split('href="?')[1].split('"')[0].replace("&amp;", "&") if "Next pairs" in page else ""
+    assert sorted(seen) == sorted(c.pk for c in made)
+
+
+def test_a_caseworker_sees_only_pairs_of_assigned_sources(client, caseworker, permits):
+    assigned = Candidate.objects.create(
+        asset_a=caseworker_asset(0), asset_b=caseworker_asset(1), kind="near", score=0.9
+    )
+    hidden = pairs("permits2", 1)[0]
+    client.force_login(caseworker)
+
+    page = client.get("/queue/").content.decode()
+
+    assert f"Pair {assigned.pk}<" in page and f"Pair {hidden.pk}<" not in page
+    assert client.get(f"/candidates/{hidden.pk}/").status_code == 404
+    assert client.get(f"/candidates/{hidden.pk}/difference.png").status_code == 404
+    assert client.post(f"/candidates/{hidden.pk}/decide/", {"verdict": "different"}).status_code == 404
+
+
+def caseworker_asset(n: int) -> Asset:
+    return Asset.objects.get(source__slug="cases", origin_path=f"cases/{n}.jpg")
+
+
+def test_the_review_page_preselects_the_suggestion_and_puts_differences_first(client, archivist):
+    c = pairs("pages", 1)[0]
+    Record.objects.filter(attachments__asset=c.asset_b).update(address="9 Other Road")
+    Asset.objects.filter(pk=c.asset_b_id).update(width=1280, height=960)
+    client.force_login(archivist)
+
+    page = client.get(f"/candidates/{c.pk}/").content.decode()
+
+    assert f'value="{c.asset_b_id}" form="decide-form" checked' in page  # most pixels is kept
+    assert "Suggested because" in page
+    table = page.split('<table class="compare">')[1]
+    assert table.index("Address") < table.index("Source")  # differing rows first, equal ones after
+    assert '<tr class="differs conflict"><th scope="row">Address</th>' in page
+
+
+def test_a_decision_through_htmx_brings_the_next_pair(client, archivist):
+    first, second = pairs("flow", 2, score=0.9)
+    Candidate.objects.filter(pk=second.pk).update(score=0.8)
+    client.force_login(archivist)
+    seen = desk_seen(client.get(f"/candidates/{first.pk}/").content.decode())
+
+    response = client.post(
+        f"/candidates/{first.pk}/decide/",
+        {"verdict": "same", "canonical": first.asset_a_id, "seen": seen},
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Push-Url"] == f"/candidates/{second.pk}/"
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="desk"') and "<html" not in body
+    assert Asset.objects.get(pk=first.asset_b_id).state == "quarantined"
+    assert Decision.objects.get(candidate=first).decided_by == archivist
+
+
+def test_a_stale_form_is_refused_with_who_decided(client, archivist):
+    c = pairs("stale", 1)[0]
+    other = user_with_role("bea", "archivist")
+    client.force_login(archivist)
+    seen = desk_seen(client.get(f"/candidates/{c.pk}/").content.decode())
+    client.force_login(other)
+    client.post(f"/candidates/{c.pk}/decide/", {"verdict": "different", "reason": "other", "seen": seen})
+    client.force_login(archivist)
+
+    response = client.post(
+        f"/candidates/{c.pk}/decide/", {"verdict": "same", "canonical": c.asset_a_id, "seen": seen}, **HTMX
+    )
+
+    assert response.status_code == 409
+    assert "already decided by bea at" in response.content.decode()
+    assert Decision.objects.filter(candidate=c).count() == 1
+    assert not Asset.objects.filter(state="quarantined").exists()
+
+
+def test_skip_moves_on_and_keeps_the_pair_open(client, archivist):
+    first, second = pairs("skip", 2)
+    client.force_login(archivist)
+
+    response = client.post(f"/candidates/{first.pk}/decide/", {"verdict": "skip"})
+
+    assert response["Location"] == f"/candidates/{second.pk}/"
+    assert Candidate.objects.get(pk=first.pk).status == "open"
+    assert not Decision.objects.exists()
+
+
+def test_undo_reverses_the_merge_and_reopens_the_pair(client, archivist):
+    c = pairs("undo", 1)[0]
+    client.force_login(archivist)
+    seen = desk_seen(client.get(f"/candidates/{c.pk}/").content.decode())
+    client.post(f"/candidates/{c.pk}/decide/", {"verdict": "same", "canonical": c.asset_a_id, "seen": seen})
+    decision = Decision.objects.get(candidate=c)
+
+    page = client.get(f"/candidates/{c.pk}/").content.decode()
+    response = client.post(f"/decisions/{decision.pk}/undo/")
+
+    assert f'action="/decisions/{decision.pk}/undo/"' in page and 'data-key="u"' in page
+    assert response.status_code == 302
+    assert Candidate.objects.get(pk=c.pk).status == "open"
+    assert Asset.objects.get(pk=c.asset_b_id).state == "active"
+    assert AuditEvent.objects.filter(action="asset.unmerge").count() == 1
+
+
+def test_someone_elses_decision_cannot_be_undone_here(client, archivist):
+    c = pairs("theirs", 1)[0]
+    other = user_with_role("bea", "archivist")
+    client.force_login(other)
+    client.post(f"/candidates/{c.pk}/decide/", {"verdict": "different", "reason": "other", "seen": 0})
+    client.force_login(archivist)
+
+    assert client.post(f"/decisions/{Decision.objects.get().pk}/undo/").status_code == 404
+
+
+def test_the_difference_view_and_the_original_are_private(client, archivist):
+    c = pairs("images", 1)[0]
+    store_bytes(c.asset_a)
+    client.force_login(archivist)
+
+    difference = client.get(f"/candidates/{c.pk}/difference.png")
+    original = client.get(f"/assets/{c.asset_a_id}/original/")
+
+    for response in (difference, original):
+        assert response.status_code == 200
+        assert response["Cache-Control"].startswith("private")
+        assert response["X-Content-Type-Options"] == "nosniff"
+    assert difference.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"".join(original.streaming_content)[:2] == b"\xff\xd8"
+    assert original["Content-Type"] == "image/jpeg"
+
+
+def test_every_look_at_a_sensitive_image_is_on_the_record(client, caseworker, cases):
+    Source.objects.filter(slug="cases").update(sensitivity="sensitive")
+    asset = cases[1][0][1]
+    store_bytes(asset)
+    client.force_login(caseworker)
+
+    client.get(f"/assets/{asset.pk}/thumbnail/")
+    client.get(f"/assets/{asset.pk}/original/")
+
+    events = AuditEvent.objects.filter(actor_id=caseworker.pk, action__startswith="image.view.")
+    assert sorted(events.values_list("action", flat=True)) == ["image.view.original", "image.view.thumbnail"]
+
+
+def test_untrusted_metadata_renders_as_text_under_a_strict_policy(client, archivist):
+    c = pairs("xss", 1)[0]
+    payload = '<script>alert(1)</script><b hx-get="/admin/" hx-on:click="alert(2)">x</b>'
+    Record.objects.filter(attachments__asset=c.asset_a).update(address=payload)
+    client.force_login(archivist)
+
+    response = client.get(f"/candidates/{c.pk}/")
+    page = response.content.decode()
+
+    assert "<script>alert(1)" not in page and 'hx-on:click="alert(2)"' not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+
+
+def test_an_auditor_sees_a_pair_but_cannot_decide(client, auditor):
+    c = pairs("audit", 1)[0]
+    client.force_login(auditor)
+
+    page = client.get(f"/candidates/{c.pk}/").content.decode()
+    response = client.post(f"/candidates/{c.pk}/decide/", {"verdict": "different", "reason": "other", "seen": 0})
+
+    assert "decide-form" not in page.split('<div class="view-tools"')[1]
+    assert response.status_code == 404
+    assert not Decision.objects.exists()
+
+
+def test_an_empty_queue_says_so(client, archivist):
+    client.force_login(archivist)
+
+    assert "Nothing to review" in client.get("/queue/").content.decode()
