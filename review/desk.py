@@ -113,7 +113,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     cursor = _cursor(request.GET.get("after", ""))
     if cursor:
         candidates = after_cursor(candidates, *cursor)
-    page = list(candidates.select_related("asset_a__source", "asset_b__source")[: PAGE_SIZE + 1])
+    page = list(candidates.select_related("asset_a__source", "asset_b__source", "group")[: PAGE_SIZE + 1])
     last = page[PAGE_SIZE - 1] if len(page) > PAGE_SIZE else None
     query = "&".join(f"{k}={v}" for k, v in params.items() if v)
     return render(

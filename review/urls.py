@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import archive_views, desk, views
+from . import archive_views, desk, desk_groups, views
 
 app_name = "review"
 
@@ -17,6 +17,10 @@ urlpatterns = [
     path("candidates/<int:pk>/decide/", desk.candidate_decide, name="candidate-decide"),
     path("candidates/<int:pk>/difference.png", desk.candidate_difference, name="candidate-difference"),
     path("decisions/<int:pk>/undo/", desk.decision_undo, name="decision-undo"),
+    path("groups/<int:pk>/", desk_groups.group_review, name="group"),
+    path("groups/<int:pk>/decide/", desk_groups.group_decide, name="group-decide"),
+    path("proposals/", desk_groups.proposals, name="proposals"),
+    path("proposals/<int:pk>/", desk_groups.proposal_answer, name="proposal-answer"),
     path("storage/", archive_views.storage, name="storage"),
     path("merge-map/", archive_views.merge_map, name="merge-map"),
     path("exact-groups/", archive_views.exact_groups, name="exact-groups"),

@@ -8,11 +8,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dedupe.audit import role_of
-from dedupe.models import Asset, Attachment, ImportRun, ScanRun
+from dedupe.models import Asset, Attachment, Candidate, ImportRun, ScanRun
 from dedupe.scanning import scan_start
 
 from .access import asset_for, audit_image_view, record_for, require_role, source_for, visible_sources
 from .archive_views import missing_for
+from .models import Decision, Purge
+from .services.decisions import APPROVERS, DECIDERS
 from .services.placeholders import RESTORERS
 
 PAGE_SIZE = 50
@@ -31,12 +33,23 @@ def home(request: HttpRequest) -> HttpResponse:
         for state in (Asset.State.ACTIVE, Asset.State.QUARANTINED)
     }
     role = role_of(request.user)
+    visible = visible_sources(request.user)
+    pairs = Candidate.objects.filter(
+        status=Candidate.Status.OPEN, asset_a__source__in=visible, asset_b__source__in=visible
+    )
+    waiting = {
+        "pairs": pairs.count() if role in DECIDERS else 0,
+        "proposals": Decision.objects.filter(status=Decision.Status.PROPOSED).count() if role in APPROVERS else 0,
+        "reclaimed": Purge.objects.filter(source__in=visible).aggregate(bytes=Sum("byte_size"))["bytes"] or 0,
+        "missing": sum(source.missing for source in sources),
+    }
     return render(
         request,
         "review/home.html",
         {
             "sources": sources,
             "storage": storage,
+            "waiting": waiting,
             "imports": ImportRun.objects.all()[:5] if role in ("administrator", "archivist") else [],
             "scan": ScanRun.objects.first(),
             "can_scan": role == "administrator",

@@ -124,7 +124,9 @@ def _attachment_of(pair: dict[int, Asset], attachment_id: int | None) -> Attachm
 
 def _apply(decision: Decision, candidate: Candidate, pair: dict[int, Asset]) -> None:
     """Carry out an applied decision: merge, or mark, or detach."""
-    if decision.verdict == Decision.Verdict.SAME:
+    # A group proposal between two copies neither of which is kept has nothing to merge itself:
+    # both are merged through their own pairs with the kept copy.
+    if decision.verdict == Decision.Verdict.SAME and decision.canonical_id in pair:
         keep = pair[decision.canonical_id]
         duplicate = next(a for pk, a in pair.items() if pk != decision.canonical_id)
         try:

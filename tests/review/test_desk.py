@@ -222,3 +222,76 @@ def test_an_empty_queue_says_so(client, archivist):
     client.force_login(archivist)
 
     assert "Nothing to review" in client.get("/queue/").content.decode()
+
+
+def three_copies(slug: str = "trio") -> list[Asset]:
+    from dedupe.candidates import groups_rebuild
+
+    _, made = archive_rows(slug, records=3)
+    assets = [a for _, a in made]
+    for i, a in enumerate(assets):
+        for b in assets[i + 1 :]:
+            Candidate.objects.create(asset_a=a, asset_b=b, kind="near", score=0.9)
+    groups_rebuild()
+    return assets
+
+
+def test_a_group_is_decided_at_once_with_a_member_split_off(client, archivist):
+    a, b, c = three_copies()
+    group = Candidate.objects.filter(asset_a=a).first().group
+    client.force_login(archivist)
+
+    page = client.get(f"/groups/{group.pk}/").content.decode()
+    seen = page.split('name="seen" value="')[1].split('"')[0]
+    response = client.post(f"/groups/{group.pk}/decide/", {"seen": seen, "canonical": a.pk, "exclude": [c.pk]})
+
+    assert response.status_code == 302
+    assert Asset.objects.get(pk=b.pk).state == "quarantined"
+    assert Asset.objects.get(pk=c.pk).state == "active"
+    assert Candidate.objects.filter(status="open").count() == 2  # c against the others, still to review
+
+
+def test_a_group_that_changed_since_it_was_shown_is_refused(client, archivist):
+    a, b, c = three_copies()
+    group = Candidate.objects.filter(asset_a=a).first().group
+    client.force_login(archivist)
+
+    response = client.post(f"/groups/{group.pk}/decide/", {"seen": f"{a.pk},{b.pk}", "canonical": a.pk}, follow=True)
+
+    assert "Not decided: this group changed since you loaded it" in response.content.decode()
+    assert not Asset.objects.filter(state="quarantined").exists()
+
+
+def test_a_caseworkers_proposal_is_approved_by_an_archivist(client, archivist, caseworker, cases):
+    Source.objects.filter(slug="cases").update(sensitivity="sensitive")
+    (_, a), (_, b) = cases[1]
+    c = Candidate.objects.create(asset_a=a, asset_b=b, kind="near", score=0.9)
+    client.force_login(caseworker)
+    client.post(f"/candidates/{c.pk}/decide/", {"verdict": "same", "canonical": a.pk, "seen": 0})
+    assert Asset.objects.get(pk=b.pk).state == "active"  # only proposed
+    assert client.get("/proposals/").status_code == 404
+    client.force_login(archivist)
+
+    page = client.get("/proposals/").content.decode()
+    client.post(f"/proposals/{Decision.objects.get().pk}/", {"answer": "approve"})
+
+    assert f"Pair {c.pk}" in page
+    assert Asset.objects.get(pk=b.pk).state == "quarantined"
+    assert list(
+        AuditEvent.objects.filter(action__in=["decision.propose", "decision.approve"])
+        .values_list("actor_name", flat=True)
+        .order_by("id")
+    ) == ["caseworker", "archivist"]
+
+
+def test_home_says_what_is_waiting_for_each_role(client, archivist, caseworker, auditor):
+    pairs("waiting", 3)
+    Candidate.objects.create(asset_a=caseworker_asset(0), asset_b=caseworker_asset(1), kind="near", score=0.9)
+
+    client.force_login(archivist)
+    assert '<span class="number">4</span><span>pairs waiting for review' in client.get("/").content.decode()
+    client.force_login(caseworker)
+    page = client.get("/").content.decode()
+    assert '<span class="number">1</span><span>pairs waiting for review' in page and "proposals to approve" not in page
+    client.force_login(auditor)
+    assert "pairs waiting for review" not in client.get("/").content.decode()
