@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import archive_views, desk, desk_groups, views
+from . import archive_views, audit_views, desk, desk_groups, views
 
 app_name = "review"
 
@@ -28,4 +28,12 @@ urlpatterns = [
     path("imports/<int:pk>/", views.import_run, name="import-run"),
     path("scans/", views.scan_create, name="scan-create"),
     path("scans/progress/", views.scan_progress, name="scan-progress"),
+    path("audit/", audit_views.audit_log, name="audit-log"),
+    path("audit/events/<int:pk>/", audit_views.audit_event, name="audit-event"),
+    path("audit/timeline/record/<int:pk>/", audit_views.audit_timeline_record, name="audit-timeline-record"),
+    path("audit/timeline/asset/<int:pk>/", audit_views.audit_timeline_asset, name="audit-timeline-asset"),
+    path("audit/timeline/user/<int:actor_id>/", audit_views.audit_timeline_user, name="audit-timeline-user"),
+    path("audit/export.csv", audit_views.audit_export, {"fmt": "csv"}, name="audit-export-csv"),
+    path("audit/export.json", audit_views.audit_export, {"fmt": "json"}, name="audit-export-json"),
+    path("audit/figures/", audit_views.audit_figures, name="audit-figures"),
 ]
