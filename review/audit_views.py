@@ -139,25 +139,31 @@ class AuditFilters:
                 | Q(kind="asset", object_id__in=_keys(Asset.objects.filter(source=source)))
             )
         if self.record or self.record_pk is not None:
-            records = Record.objects.all()
-            if self.record:
-                records = records.filter(Q(external_id=self.record) | Q(pk=_pk_or_none(self.record)))
-            if self.record_pk is not None:
-                records = records.filter(pk=self.record_pk)
-            yield Q(kind="record", object_id__in=_keys(records)) | Q(
-                kind="attachment", object_id__in=_keys(Attachment.objects.filter(record__in=records))
-            )
+            yield self._record_subjects()
         if self.asset is not None:
             yield Q(kind="asset", object_id=str(self.asset))
+
+    def _record_subjects(self) -> Q:
+        """The record's own subjects and its placeholders'. A record has a few of each, so they are
+        looked up first and passed as values: the planner then reads them off the subject index
+        instead of scanning the log backwards for a rare match."""
+        records = Record.objects.all()
+        if self.record:
+            same = Q(external_id=self.record)
+            if self.record.isdigit():
+                same |= Q(pk=int(self.record))
+            records = records.filter(same)
+        if self.record_pk is not None:
+            records = records.filter(pk=self.record_pk)
+        pks = list(records.values_list("pk", flat=True))
+        record_ids = [str(pk) for pk in pks]
+        attachment_ids = [str(pk) for pk in Attachment.objects.filter(record_id__in=pks).values_list("pk", flat=True)]
+        return Q(kind="record", object_id__in=record_ids) | Q(kind="attachment", object_id__in=attachment_ids)
 
 
 def _keys(objects: QuerySet) -> QuerySet:
     """The pks as text, as AuditSubject.object_id stores them, for an IN subquery."""
     return objects.annotate(key=Cast("pk", output_field=CharField())).values("key")
-
-
-def _pk_or_none(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
 
 
 def _number(name: str, text: str) -> int | None:

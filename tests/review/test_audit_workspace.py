@@ -56,6 +56,16 @@ def concerning(kind: str, *object_ids) -> set[int]:
     return set(AuditSubject.objects.filter(kind=kind, object_id__in=wanted).values_list("event_id", flat=True))
 
 
+def about_cases(history) -> set[int]:
+    """The oracle for source=cases: events naming the source, one of its records or images."""
+    source = history["case0"].source
+    return (
+        concerning("source", source.slug, source.pk)
+        | concerning("asset", history["case_keep"].pk, history["case_dup"].pk)
+        | concerning("record", history["case0"].pk, history["case1"].pk)
+    )
+
+
 def test_caseworkers_and_archivists_cannot_find_it(client, caseworker, archivist, history):
     event = AuditEvent.objects.first()
     for person in (caseworker, archivist):
@@ -74,9 +84,9 @@ def test_it_requires_sign_in(client):
 
 
 def test_auditors_and_administrators_read_the_whole_log_newest_first(client, auditor, administrator, history):
-    everything = list(AuditEvent.objects.order_by("-pk").values_list("pk", flat=True))
     for person in (auditor, administrator):
-        client.force_login(person)
+        client.force_login(person)  # itself an event (auth.login)
+        everything = list(AuditEvent.objects.order_by("-pk").values_list("pk", flat=True))
         assert shown(client) == everything
         assert 'href="/audit/"' in client.get("/").content.decode()  # the nav link
 
@@ -119,9 +129,7 @@ def test_it_filters_by_exact_action_or_prefix(client, auditor, history):
 
 def test_it_filters_by_source(client, auditor, history):
     client.force_login(auditor)
-    cases_objects = concerning("asset", history["case_keep"].pk, history["case_dup"].pk) | concerning(
-        "record", history["case0"].pk, history["case1"].pk
-    )
+    cases_objects = about_cases(history)
 
     ids = shown(client, source="cases")
 
@@ -206,7 +214,7 @@ def test_keyset_pages_return_every_event_exactly_once(client, auditor, history, 
             assert f"before={before}" in response.content.decode()
 
     assert seen == list(AuditEvent.objects.order_by("-pk").values_list("pk", flat=True))
-    assert pages == len(seen) // 2 == 3  # a full last page is not followed by an empty one
+    assert pages == -(-len(seen) // 2) and pages >= 3  # a full last page is not followed by an empty one
     assert not any("OFFSET" in q["sql"].upper() for q in queries.captured_queries)
 
 
@@ -218,9 +226,7 @@ def test_keyset_pages_keep_their_filters(client, auditor, history, monkeypatch):
 
     assert f"source=cases&amp;before={nxt}" in first.content.decode()
     rest = shown(client, source="cases", before=nxt)
-    cases_objects = concerning("asset", history["case_keep"].pk, history["case_dup"].pk) | concerning(
-        "record", history["case0"].pk, history["case1"].pk
-    )
+    cases_objects = about_cases(history)
     assert [e.pk for e in first.context["events"]] + rest == sorted(cases_objects, reverse=True)
 
 
