@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dedupe.audit.RequestContextMiddleware",
+    "review.recording.PersonAuditMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
