@@ -27,7 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "at", "action", "actor_name", "actor_role", "request_id", "task_id")
+    list_display = ("seq", "at", "action", "actor_name", "actor_role", "request_id", "task_id")
     list_filter = ("action", "actor_role")
     search_fields = ("actor_name", "reason")
 

@@ -217,9 +217,17 @@ class ImportProblem(models.Model):
 
 
 class AuditEvent(models.Model):
-    """An append-only entry for one state change; written only by `dedupe.audit.audit_record`."""
+    """An append-only entry for one state change; written only by `dedupe.audit.audit_record`.
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    Events form a hash chain (`dedupe.auditchain`): `seq` numbers them 1, 2, 3... without gaps,
+    `hash` covers the event's content, its subjects and `prev_hash`, the hash of event `seq - 1`.
+    `at` is set by the writer, not the database, so the hash covers exactly the stored time.
+    """
+
+    seq = models.BigIntegerField(unique=True, help_text="Position in the hash chain, from 1, without gaps.")
+    prev_hash = models.CharField(max_length=64, help_text="The hash of the event before (64 zeros for the first).")
+    hash = models.CharField(max_length=64, help_text="SHA-256 of prev_hash and this event's canonical content.")
+    at = models.DateTimeField(db_index=True)
     actor_id = models.BigIntegerField(null=True, blank=True, help_text="User id; empty for system work.")
     actor_name = models.CharField(max_length=150)
     actor_role = models.CharField(max_length=32, blank=True)

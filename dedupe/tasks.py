@@ -1,8 +1,10 @@
 """Celery tasks: ids in, one service call, a retry policy. Each is safe to run twice."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
+from .audit import audit_checkpoint_write
 from .inspection import assets_inspect
 from .models import ScanRun
 from .scanning import chunk_run, scan_tick
@@ -34,3 +36,10 @@ def scan_watch_task() -> int:
     """Beat's nudge: re-queue the running scan's chunks whose worker went away."""
     scan = ScanRun.objects.filter(status=ScanRun.Status.RUNNING).first()
     return scan_tick(scan) if scan else 0
+
+
+@shared_task(**RETRY)
+def audit_checkpoint_task() -> str:
+    """Beat's daily checkpoint of the audit log's head; each run writes a new file."""
+    path, _ = audit_checkpoint_write(settings.DEDUPE_CHECKPOINT_DIR)
+    return str(path)

@@ -1,0 +1,40 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dedupe.audit import audit_verify, checkpoint_read
+
+
+class Command(BaseCommand):
+    help = (
+        "Walk the audit log's hash chain: OK with the count and head hash (exit 0), or the first event "
+        "altered, removed or reordered (exit 1). --against CHECKPOINT also proves the log still extends "
+        "a head recorded earlier by audit_checkpoint."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--against", type=Path, metavar="CHECKPOINT", help="a file written by audit_checkpoint")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def handle(self, *args, **options) -> None:
+        against = None
+        if options["against"]:
+            try:
+                against = checkpoint_read(options["against"])
+            except ValueError as exc:
+                raise CommandError(str(exc), returncode=2) from None
+        report = audit_verify(against=against)
+        if options["json"]:
+            self.stdout.write(
+                json.dumps({**report.as_dict(), "checkpoint": options["against"] and str(options["against"])})
+            )
+        if not report.ok:
+            # The JSON, if asked for, is on stdout already; the reason goes to stderr either way.
+            raise CommandError(f"{report.problem} (after {report.events} good events)", returncode=1)
+        if not options["json"]:
+            head = report.head
+            line = f"OK: {report.events} events, head seq {head.seq} hash {head.hash}"
+            if against is not None:
+                line += f"; extends checkpoint seq {against.seq} ({options['against']})"
+            self.stdout.write(line)
