@@ -215,6 +215,8 @@ CELERY_BEAT_SCHEDULE = {
     "scan-watch": {"task": "dedupe.tasks.scan_watch_task", "schedule": 60.0},
     # Delete the bytes of quarantined assets past retention (see review.services.storage).
     "purge-quarantined": {"task": "review.tasks.purge_quarantined_task", "schedule": 6 * 3600.0},
+    # Record the audit log's head outside the database (see dedupe.audit.audit_checkpoint_write).
+    "audit-checkpoint": {"task": "dedupe.tasks.audit_checkpoint_task", "schedule": 24 * 3600.0},
 }
 
 # --- Dedupe Desk ----------------------------------------------------------------------------
@@ -233,6 +235,9 @@ DEDUPE_INSPECT_CHUNK = env_int("DEDUPE_INSPECT_CHUNK", 48)
 DEDUPE_CHUNK_LEASE_SECONDS = env_int("DEDUPE_CHUNK_LEASE_SECONDS", 300)
 # Quarantined duplicates keep their bytes this long (the window in which a merge can be undone).
 DEDUPE_RETENTION_DAYS = env_int("DEDUPE_RETENTION_DAYS", 30)
+# Where audit_checkpoint writes the audit log's head; best a mount the database's users cannot
+# write (another host, WORM or versioned object storage), or the checkpoints prove little.
+DEDUPE_CHECKPOINT_DIR = Path(env_str("DEDUPE_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
 
 LOGGING = {
     "version": 1,
