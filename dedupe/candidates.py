@@ -125,6 +125,8 @@ def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
     with transaction.atomic():
         known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
         rows = [row for row in rows if (row.asset_a_id, row.asset_b_id) not in known]
+        for row in rows:
+            row.priority = row.queue_priority()  # bulk_create does not call save()
         Candidate.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)  # a racing chunk may win
         if rows:
             audit_record(

@@ -379,6 +379,9 @@ class Candidate(models.Model):
     )
     found_by = models.ForeignKey(ScanRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     found_at = models.DateTimeField(auto_now_add=True)
+    # The desk's queue order, stored so one index serves it: byte copies (bulk-approvable) first,
+    # then pairs whose addresses differ (likely wrong attachments), then the rest; by score within.
+    priority = models.PositiveSmallIntegerField(default=2)
 
     class Meta:
         constraints = [
@@ -387,9 +390,17 @@ class Candidate(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "kind", "-score", "id"], name="candidate_queue"),
+            models.Index(fields=["status", "priority", "-score", "id"], name="candidate_desk_queue"),
             models.Index(fields=["asset_b"], name="candidate_asset_b"),
             models.Index(fields=["group"], name="candidate_group"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} candidate {self.asset_a_id}~{self.asset_b_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.priority = self.queue_priority()
+        super().save(*args, **kwargs)
+
+    def queue_priority(self) -> int:
+        return 0 if self.kind == self.Kind.EXACT else 1 if self.address_conflict else 2

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +21,7 @@ from PIL import Image, ImageChops, ImageOps
 from dedupe.audit import role_of
 from dedupe.models import Asset, Attachment, Candidate
 
-from .access import asset_for, audit_image_view, visible_sources
+from .access import ALL_SOURCES, asset_for, audit_image_view, visible_sources
 from .models import Decision
 from .services.decisions import (
     DECIDERS,
@@ -49,6 +49,8 @@ _STD_LUMA = [
 
 def visible_candidates(user) -> QuerySet[Candidate]:
     """Pairs whose two images both come from sources the person may see."""
+    if role_of(user) in ALL_SOURCES:
+        return Candidate.objects.all()  # no join to filter by: the queue stays on its index
     sources = visible_sources(user)
     return Candidate.objects.filter(asset_a__source__in=sources, asset_b__source__in=sources)
 
@@ -61,19 +63,19 @@ def candidate_for(user, pk: int) -> Candidate:
 
 
 def queue_order(candidates: QuerySet[Candidate]) -> QuerySet[Candidate]:
-    """Most useful first: exact copies (bulk-approvable), then address conflicts, then by score."""
-    rank = Case(
-        When(kind=Candidate.Kind.EXACT, then=Value(0)),
-        When(address_conflict=True, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
+    """Most useful first: exact copies (bulk-approvable), then address conflicts, then by score.
+
+    The order is Candidate.priority (stored), -score, id: one index, candidate_desk_queue, serves
+    the queue page, the keyset cursor and "the next pair" without sorting the open pairs.
+    """
+    return candidates.order_by("priority", "-score", "id")
+
+
+def after_cursor(candidates: QuerySet[Candidate], priority: int, score: float, pk: int) -> QuerySet[Candidate]:
+    """Keyset: the rows after (priority, score, id) in queue order, without OFFSET."""
+    return candidates.filter(
+        Q(priority__gt=priority) | Q(priority=priority, score__lt=score) | Q(priority=priority, score=score, id__gt=pk)
     )
-    return candidates.annotate(rank=rank).order_by("rank", "-score", "id")
-
-
-def after_cursor(candidates: QuerySet[Candidate], rank: int, score: float, pk: int) -> QuerySet[Candidate]:
-    """Keyset: the rows after (rank, score, id) in queue order, without OFFSET."""
-    return candidates.filter(Q(rank__gt=rank) | Q(rank=rank, score__lt=score) | Q(rank=rank, score=score, id__gt=pk))
 
 
 def _filtered(request: HttpRequest) -> tuple[QuerySet[Candidate], dict[str, str]]:
@@ -123,7 +125,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "candidates": page[:PAGE_SIZE],
             "params": params,
             "query": query,
-            "next_cursor": f"{last.rank}_{last.score!r}_{last.pk}" if last else None,
+            "next_cursor": f"{last.priority}_{last.score!r}_{last.pk}" if last else None,
             "sources": visible_sources(request.user).order_by("name"),
             "kinds": KINDS,
             "first": page[0] if page else None,
@@ -205,8 +207,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
 
 def _next_after(user, candidate: Candidate, skipped: list[int]) -> Candidate | None:
     ordered = queue_order(visible_candidates(user).filter(status=Candidate.Status.OPEN)).exclude(pk__in=skipped)
-    rank = 0 if candidate.kind == Candidate.Kind.EXACT else 1 if candidate.address_conflict else 2
-    following = after_cursor(ordered, rank, candidate.score, candidate.pk).first()
+    following = after_cursor(ordered, candidate.priority, candidate.score, candidate.pk).first()
     return following or ordered.exclude(pk=candidate.pk).first()
 
 

@@ -50,6 +50,8 @@ def test_each_candidate_carries_its_evidence(tmp_path):
     assert not exact.address_conflict
     pixel = Candidate.objects.get(kind=Candidate.Kind.PIXEL)
     assert pixel.evidence["pixels"] is True and pixel.score == 0.99
+    # The desk's queue order is stored with each pair: byte copies, then address conflicts, then the rest.
+    assert (exact.priority, crop.priority, pixel.priority) == (0, 1, 1 if pixel.address_conflict else 2)
 
 
 def test_a_source_with_tighter_radii_gets_only_the_pairs_within_them(tmp_path):

@@ -1,0 +1,162 @@
+"""Server time of the review desk with a large queue: the review page and a decision, p50 and p95.
+
+    .venv/bin/python bench/desk.py [--open 100000] [--baseline 1000] [--requests 200]
+
+Builds a fresh database (SQLite under a temporary folder, or PostgreSQL when DATABASE_URL is set:
+it must name a database this script may empty) holding `--open` open candidates, then times the
+views in process with Django's test client, so the figure is server time: routing, access checks,
+queries and rendering, without the network. The baseline is the same measurement over a queue of
+`--baseline` candidates in the same run: the ratio shows whether the desk slows as the queue grows.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django(var_dir: str) -> None:
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="0",  # as production runs: no query log kept
+        SECRET_KEY="bench-only-" + "x" * 50,
+        ALLOWED_HOSTS="testserver",
+        SECURE_SSL_REDIRECT="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
+        DEDUPE_VAR_DIR=var_dir,
+        STATIC_ROOT=str(Path(var_dir) / "static"),
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0) if _migrated() else None
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # DEBUG off serves hashed names
+
+
+def _migrated() -> bool:
+    from django.db import connection
+
+    return "dedupe_candidate" in connection.introspection.table_names()
+
+
+def fill(open_candidates: int) -> None:
+    """Assets in a few sources, each in `per` pairs with its neighbours, all pairs open."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    from dedupe.models import Asset, Attachment, Candidate, Record, Source
+    from tests.factories import user_with_role
+
+    buf = __import__("io").BytesIO()
+    Image.new("RGB", (64, 48), "grey").save(buf, "WEBP")
+    thumb = default_storage.save("thumbnails/bench.webp", ContentFile(buf.getvalue()))
+    per = 5
+    n_assets = open_candidates // per + per + 1
+    sources = [Source.objects.create(slug=f"s{i}", name=f"Source {i}") for i in range(4)]
+    records = Record.objects.bulk_create(
+        Record(source=sources[i % 4], external_id=f"R{i}", address=f"{i} Main St") for i in range(n_assets)
+    )
+    assets = Asset.objects.bulk_create(
+        Asset(source=sources[i % 4], origin_path=f"p/{i}.jpg", sha256=f"{i:064d}", byte_size=1000 + i,
+              storage_name=f"assets/{i}.jpg", format="JPEG", width=640, height=480,
+              inspection=Asset.Inspection.READABLE, thumbnail_name=thumb)
+        for i in range(n_assets)
+    )  # fmt: skip
+    Attachment.objects.bulk_create(
+        Attachment(record=r, slot="1", asset=a, state=Attachment.State.ATTACHED)
+        for r, a in zip(records, assets, strict=True)
+    )
+    pairs = (
+        Candidate(asset_a=assets[i], asset_b=assets[i + d], kind="near", score=round(0.5 + (i * 7919 % 500) / 1000, 3),
+                  cross_source=True, evidence={"phash": d, "dhash": d + 1})
+        for i in range(n_assets - per) for d in range(1, per + 1)
+    )  # fmt: skip
+    made = Candidate.objects.bulk_create(list(__import__("itertools").islice(pairs, open_candidates)), batch_size=5000)
+    assert len(made) == open_candidates
+    user_with_role("bench", "archivist")
+
+
+def measure(requests: int) -> dict[str, list[float]]:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from dedupe.models import Candidate
+    from review.desk import queue_order
+
+    client = Client()
+    client.force_login(User.objects.get(username="bench"))
+    # The pairs a reviewer reaches first: the head of the queue, as the desk serves them.
+    head = list(queue_order(Candidate.objects.filter(status="open")).values_list("pk", flat=True)[: requests + 5])
+    times: dict[str, list[float]] = {"review page": [], "decision": [], "queue page": []}
+    for pk in head[:requests]:
+        start = time.perf_counter()
+        page = client.get(f"/candidates/{pk}/")
+        times["review page"].append(time.perf_counter() - start)
+        assert page.status_code == 200, page.status_code
+        seen = page.content.decode().split('name="seen" value="')[1].split('"')[0]
+        start = time.perf_counter()
+        response = client.post(
+            f"/candidates/{pk}/decide/", {"verdict": "different", "reason": "other", "seen": seen},
+            HTTP_HX_REQUEST="true",
+        )  # fmt: skip
+        times["decision"].append(time.perf_counter() - start)
+        assert response.status_code == 200, response.status_code
+    for _ in range(min(requests, 50)):
+        start = time.perf_counter()
+        assert client.get("/queue/").status_code == 200
+        times["queue page"].append(time.perf_counter() - start)
+    return times
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def run(open_candidates: int, requests: int) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory() as var_dir:
+        setup_django(var_dir)
+        fill(open_candidates)
+        return measure(requests)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--open", type=int, default=100_000)
+    parser.add_argument("--baseline", type=int, default=1_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--which", choices=["both", "one"], default="both", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.which == "one":  # a child run: one database size, figures as one line per view
+        for name, values in run(args.open, args.requests).items():
+            print(f"{name}\t{statistics.median(values) * 1000:.1f}\t{p95(values) * 1000:.1f}")
+        return
+    import subprocess
+
+    results = {}
+    for size in (args.baseline, args.open):
+        out = subprocess.run(
+            [sys.executable, __file__, "--which", "one", "--open", str(size), "--requests", str(args.requests)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        ).stdout  # fmt: skip
+        results[size] = {line.split("\t")[0]: [float(x) for x in line.split("\t")[1:]] for line in out.splitlines()}
+    backend = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
+    print(f"{backend}; server time in ms (p50 / p95); baseline: the same views over {args.baseline:,} open pairs")
+    print(f"{'view':<14}{args.baseline:>12,} open{args.open:>14,} open   p95 ratio")
+    for name in results[args.open]:
+        base, big = results[args.baseline][name], results[args.open][name]
+        print(f"{name:<14}{base[0]:>7.1f} / {base[1]:<6.1f}{big[0]:>9.1f} / {big[1]:<6.1f}{big[1] / base[1]:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
