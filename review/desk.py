@@ -9,8 +9,11 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,12 +21,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image, ImageChops, ImageOps
 
-from dedupe.audit import role_of
+from dedupe.audit import audit_record, role_of
 from dedupe.models import Asset, Attachment, Candidate
 
 from .access import ALL_SOURCES, asset_for, audit_image_view, visible_sources
-from .models import Decision
+from .models import Decision, ReviewAssignment
 from .services.decisions import (
+    APPROVERS,
     DECIDERS,
     AlreadyDecided,
     DecisionRefused,
@@ -80,7 +84,8 @@ def after_cursor(candidates: QuerySet[Candidate], priority: int, score: float, p
 
 def _filtered(request: HttpRequest) -> tuple[QuerySet[Candidate], dict[str, str]]:
     """The open candidates the person may see, narrowed by the queue's filters (kept in the URL)."""
-    params = {k: request.GET.get(k, "") for k in ("source", "kind", "min_score", "cross_source", "conflict")}
+    names = ("source", "kind", "min_score", "cross_source", "conflict", "assigned")
+    params = {k: request.GET.get(k, "") for k in names}
     candidates = visible_candidates(request.user).filter(status=Candidate.Status.OPEN)
     if params["source"]:
         candidates = candidates.filter(
@@ -97,6 +102,12 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Candidate], dict[str, str]
         candidates = candidates.filter(cross_source=True)
     if params["conflict"]:
         candidates = candidates.filter(address_conflict=True)
+    if params["assigned"] == "me":
+        candidates = candidates.filter(assignment__reviewer=request.user)
+    elif params["assigned"] == "none":
+        candidates = candidates.filter(assignment__isnull=True)
+    elif params["assigned"]:
+        candidates = candidates.filter(assignment__reviewer__username=params["assigned"])
     return queue_order(candidates), params
 
 
@@ -115,7 +126,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     cursor = _cursor(request.GET.get("after", ""))
     if cursor:
         candidates = after_cursor(candidates, *cursor)
-    page = list(candidates.select_related("asset_a__source", "asset_b__source", "group")[: PAGE_SIZE + 1])
+    page = list(
+        candidates.select_related("asset_a__source", "asset_b__source", "group", "assignment__reviewer")[
+            : PAGE_SIZE + 1
+        ]
+    )
     last = page[PAGE_SIZE - 1] if len(page) > PAGE_SIZE else None
     query = "&".join(f"{k}={v}" for k, v in params.items() if v)
     return render(
@@ -129,8 +144,57 @@ def queue(request: HttpRequest) -> HttpResponse:
             "sources": visible_sources(request.user).order_by("name"),
             "kinds": KINDS,
             "first": page[0] if page else None,
+            "can_assign": role_of(request.user) in APPROVERS,
+            "reviewers": reviewers() if role_of(request.user) in APPROVERS else [],
         },
     )
+
+
+def reviewers() -> QuerySet:
+    """People who may decide: the choices when handing out pairs."""
+    return get_user_model().objects.filter(is_active=True, groups__name__in=DECIDERS).distinct().order_by("username")
+
+
+@require_POST
+@login_required
+def queue_assign(request: HttpRequest) -> HttpResponse:
+    """Hand the ticked pairs to one reviewer (or take them back); pairs the reviewer may not see are refused."""
+    if role_of(request.user) not in APPROVERS:
+        raise Http404("Not here.")
+    ids = [int(pk) for pk in request.POST.getlist("candidate") if pk.isdigit()]
+    name = request.POST.get("reviewer", "")
+    back = request.POST.get("next", "")
+    back = back if back.startswith("/queue/") else reverse("review:queue")
+    pairs = list(visible_candidates(request.user).filter(pk__in=ids, status=Candidate.Status.OPEN))
+    if not name:
+        with transaction.atomic():
+            gone = ReviewAssignment.objects.filter(candidate__in=pairs)
+            audit_record(action="queue.unassign", actor=request.user, subjects=[("candidate", c.pk) for c in pairs])
+            gone.delete()
+        messages.success(request, f"{len(pairs)} pair(s) back in the common queue.")
+        return redirect(back)
+    reviewer = reviewers().filter(username=name).first()
+    if reviewer is None:
+        messages.error(request, f"{name} cannot review pairs.")
+        return redirect(back)
+    allowed = set(visible_candidates(reviewer).filter(pk__in=[c.pk for c in pairs]).values_list("pk", flat=True))
+    given = [c for c in pairs if c.pk in allowed]
+    with transaction.atomic():
+        for candidate in given:
+            ReviewAssignment.objects.update_or_create(
+                candidate=candidate, defaults={"reviewer": reviewer, "assigned_by": request.user}
+            )
+        audit_record(
+            action="queue.assign",
+            actor=request.user,
+            subjects=[("user", reviewer.pk), *[("candidate", c.pk) for c in given]],
+            after={"reviewer": reviewer.get_username(), "pairs": [c.pk for c in given]},
+        )
+    refused = len(pairs) - len(given)
+    messages.success(request, f"{len(given)} pair(s) assigned to {reviewer.get_username()}.")
+    if refused:
+        messages.warning(request, f"{refused} pair(s) not assigned: {name} may not see their sources.")
+    return redirect(back)
 
 
 @dataclass

@@ -20,6 +20,21 @@ class SourceAssignment(models.Model):
         return f"{self.user} -> {self.source}"
 
 
+class ReviewAssignment(models.Model):
+    """A pair given to one reviewer, so a team splits the queue without two people on one pair."""
+
+    candidate = models.OneToOneField("dedupe.Candidate", on_delete=models.CASCADE, related_name="assignment")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_assignments")
+    assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["reviewer", "candidate"], name="review_assignment_reviewer")]
+
+    def __str__(self) -> str:
+        return f"pair {self.candidate_id} -> {self.reviewer}"
+
+
 class Decision(models.Model):
     """A reviewer's verdict on one candidate pair. A caseworker's "same" on a sensitive source is
     only proposed until an archivist approves it (four eyes)."""

@@ -13,6 +13,7 @@ urlpatterns = [
     path("assets/<int:pk>/", archive_views.asset_detail, name="asset-detail"),
     path("assets/<int:pk>/original/", desk.asset_original, name="asset-original"),
     path("queue/", desk.queue, name="queue"),
+    path("queue/assign/", desk.queue_assign, name="queue-assign"),
     path("candidates/<int:pk>/", desk.candidate_review, name="candidate"),
     path("candidates/<int:pk>/decide/", desk.candidate_decide, name="candidate-decide"),
     path("candidates/<int:pk>/difference.png", desk.candidate_difference, name="candidate-difference"),

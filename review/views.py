@@ -111,9 +111,26 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     attachments = record.attachments.select_related("asset").prefetch_related(
         "history__from_asset", "history__to_asset"
     )
+    shown = [a.asset_id for a in attachments if a.asset_id]
+    visible = visible_sources(request.user)
+    candidates = (
+        Candidate.objects.filter(Q(asset_a__in=shown) | Q(asset_b__in=shown))
+        .filter(asset_a__source__in=visible, asset_b__source__in=visible)
+        .order_by("-score", "pk")[:50]
+    )
+    decisions = (
+        Decision.objects.filter(
+            Q(candidate__asset_a__in=shown) | Q(candidate__asset_b__in=shown) | Q(wrong_attachment__record=record)
+        )
+        .select_related("decided_by")
+        .distinct()
+        .order_by("-decided_at")[:50]
+    )
     context = {
         "record": record,
         "attachments": attachments,
+        "candidates": candidates,
+        "decisions": decisions,
         "suggestions": missing_for(request.user, record),
         "can_restore": role_of(request.user) in RESTORERS,
     }

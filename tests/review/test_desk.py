@@ -4,7 +4,7 @@ stale forms, skip and undo, the images it serves, and untrusted text kept as tex
 import pytest
 
 from dedupe.models import Asset, AuditEvent, Candidate, Record, Source
-from review.models import Decision
+from review.models import Decision, ReviewAssignment
 from tests.factories import archive_rows, store_bytes, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -295,3 +295,26 @@ def test_home_says_what_is_waiting_for_each_role(client, archivist, caseworker, 
     assert '<span class="number">1</span><span>pairs waiting for review' in page and "proposals to approve" not in page
     client.force_login(auditor)
     assert "pairs waiting for review" not in client.get("/").content.decode()
+
+
+def test_an_archivist_hands_pairs_to_a_reviewer_who_filters_for_them(client, archivist, caseworker, cases):
+    mine = Candidate.objects.create(asset_a=caseworker_asset(0), asset_b=caseworker_asset(1), kind="near", score=0.9)
+    elsewhere = pairs("permits2", 1)[0]  # the caseworker may not see this source
+    client.force_login(archivist)
+
+    response = client.post(
+        "/queue/assign/",
+        {"candidate": [mine.pk, elsewhere.pk], "reviewer": "caseworker", "next": "/queue/"},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "1 pair(s) assigned to caseworker." in page and "1 pair(s) not assigned" in page
+    assert ReviewAssignment.objects.get().candidate == mine
+    [event] = AuditEvent.objects.filter(action="queue.assign")
+    assert event.after == {"reviewer": "caseworker", "pairs": [mine.pk]}
+    unassigned = client.get("/queue/", {"assigned": "none"}).content.decode()
+    assert f"Pair {elsewhere.pk}<" in unassigned and f"Pair {mine.pk}<" not in unassigned
+    client.force_login(caseworker)
+    assert f"Pair {mine.pk}<" in client.get("/queue/", {"assigned": "me"}).content.decode()
+    assert client.post("/queue/assign/", {"candidate": [mine.pk], "reviewer": "caseworker"}).status_code == 404

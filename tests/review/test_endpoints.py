@@ -71,12 +71,16 @@ def endpoints(o: dict) -> dict[str, str]:
         "candidate": f"/candidates/{o['candidate'].pk}/",
         "difference": f"/candidates/{o['candidate'].pk}/difference.png",
         "merge-map": f"/merge-map/?format=csv&source={slug}",
+        "history": f"/audit/timeline/record/{o['record'].pk}/",
+        "log-export": f"/audit/export.csv?record={o['record'].pk}",
     }
 
 
 def allowed(role: str, assigned: bool, endpoint: str) -> bool:
     if endpoint == "merge-map":
         return role in ("administrator", "archivist")
+    if endpoint in ("history", "log-export"):
+        return role in ("administrator", "auditor")
     if role == "caseworker":
         return assigned
     return role in ("administrator", "archivist", "auditor")
@@ -98,7 +102,7 @@ def test_the_access_matrix_has_no_unauthorised_200(client, world):
                 if status != 200 and allowed(role, assigned, endpoint):
                     refused_rightful.append((role, slug, endpoint, status))
 
-    assert checked == len(ROLES) * 2 * 8
+    assert checked == len(ROLES) * 2 * 10
     assert unauthorised == []
     assert refused_rightful == []  # the matrix is not passing by refusing everything
 
