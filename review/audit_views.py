@@ -123,12 +123,19 @@ class AuditFilters:
             events = events.filter(at__gte=_day_start(self.since))
         if self.until:
             events = events.filter(at__lt=_day_start(self.until + timedelta(days=1)))
-        for about in self._subjects():
-            events = events.filter(Exists(AuditSubject.objects.filter(about, event=OuterRef("pk"))))
+        for about, narrow in self._subjects():
+            if narrow:
+                # A record or an image is named by few events: read their ids off the subject index
+                # and look those up, rather than walking the log newest first testing each event
+                # (SQLite's plan for EXISTS; 560 ms at a million events, against ~20 ms this way).
+                events = events.filter(pk__in=AuditSubject.objects.filter(about).values("event_id"))
+            else:
+                events = events.filter(Exists(AuditSubject.objects.filter(about, event=OuterRef("pk"))))
         return events
 
-    def _subjects(self) -> Iterator[Q]:
-        """One condition on AuditSubject per filter on what the event concerns."""
+    def _subjects(self) -> Iterator[tuple[Q, bool]]:
+        """One condition on AuditSubject per filter on what the event concerns, and whether few
+        events match it (a record, an image) or many (a source)."""
         if self.source:
             source = Source.objects.filter(slug=self.source).first()
             yield (
@@ -136,12 +143,13 @@ class AuditFilters:
                 if source is None
                 else Q(kind="source", object_id__in=[source.slug, str(source.pk)])
                 | Q(kind="record", object_id__in=_keys(Record.objects.filter(source=source)))
-                | Q(kind="asset", object_id__in=_keys(Asset.objects.filter(source=source)))
+                | Q(kind="asset", object_id__in=_keys(Asset.objects.filter(source=source))),
+                False,
             )
         if self.record or self.record_pk is not None:
-            yield self._record_subjects()
+            yield self._record_subjects(), True
         if self.asset is not None:
-            yield Q(kind="asset", object_id=str(self.asset))
+            yield Q(kind="asset", object_id=str(self.asset)), True
 
     def _record_subjects(self) -> Q:
         """The record's own subjects and its placeholders'. A record has a few of each, so they are
