@@ -35,7 +35,9 @@
         overlay.querySelector(".overlay-mode").textContent = over.style.visibility === "hidden" ? "showing the left image" : "showing the right image";
       }, 500);
     }
-    overlay.querySelector(".overlay-mode").textContent = next ? next + " view" : "";
+    const labels = { flicker: "flicker: the two images in turn", slider: "slider: the left image under the right",
+      difference: "difference: black where the two are the same, bright where they differ" };
+    overlay.querySelector(".overlay-mode").textContent = labels[next] || "";
     ["flicker", "slider", "difference"].forEach(function (name) {
       press(d.querySelector('[data-action="' + name + '"]'), next === name);
     });

@@ -143,6 +143,8 @@ def test_zoom_flicker_slider_and_difference(site, page):
     page.keyboard.press("x")
     page.wait_for_function("() => document.querySelector('#overlay .difference').naturalWidth > 0")
     assert page.locator("#overlay .difference").is_visible()
+    assert not page.locator("#overlay .slider").is_visible()
+    assert not page.locator("#overlay .over").is_visible()
     screenshot(page, "review-difference")
 
 
