@@ -220,3 +220,18 @@ def test_storage_figures_show_bytes_per_source_and_what_approval_would_reclaim(q
     assert figures.open_candidates == {"exact": 1, "pixel": 0, "near": 1}
     assert figures.exact_estimate == {"assets": 1, "bytes": second.byte_size}
     assert [row["slug"] for row in storage_figures(within={first.source_id}).sources] == ["cases"]
+
+
+def test_the_auditor_still_sees_the_evidence_after_the_original_is_purged(quarantined, client, auditor):
+    duplicate, merge = quarantined
+    purge_quarantined(dry_run=False, now=later())
+    decided = AuditEvent.objects.filter(action="decision.apply", subjects__kind="decision",
+                                        subjects__object_id=str(merge.decision_id)).get()  # fmt: skip
+    client.force_login(auditor)
+
+    page = client.get(f"/audit/events/{decided.pk}/").content.decode()
+    thumbnail = client.get(f"/assets/{duplicate.pk}/thumbnail/")
+
+    assert f"/assets/{duplicate.pk}/thumbnail/" in page and f"/assets/{merge.canonical_id}/thumbnail/" in page
+    assert thumbnail.status_code == 200 and b"".join(thumbnail.streaming_content)[:4] == b"RIFF"
+    assert client.get(f"/assets/{duplicate.pk}/original/").status_code == 404  # the bytes are gone
