@@ -62,3 +62,10 @@ def audit_image_view(request, asset: Asset, what: str) -> None:
                 actor=request.user,
                 subjects=[("asset", asset.pk), ("source", asset.source.slug)],
             )
+
+
+def private_image(response):
+    """Image responses: cached only by this browser (never a shared proxy), never content-sniffed."""
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

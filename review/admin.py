@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 
+from dedupe.admin import ReadOnlyAdmin
+
 from .keeper import RULES, rule_names_valid
 from .models import Decision, KeeperPolicy, LegalHold, Merge, Purge, SourceAssignment
 
@@ -52,19 +54,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Decisions, merges and purges change only through the services, which audit them."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
+# Decisions, merges and purges change only through the services, which audit them.
 @admin.register(Decision)
 class DecisionAdmin(ReadOnlyAdmin):
     list_display = ("pk", "candidate", "verdict", "status", "decided_by", "decided_at")

@@ -24,7 +24,7 @@ from PIL import Image, ImageChops, ImageOps
 from dedupe.audit import audit_record, role_of
 from dedupe.models import Asset, Attachment, Candidate
 
-from .access import ALL_SOURCES, asset_for, audit_image_view, visible_sources
+from .access import ALL_SOURCES, asset_for, audit_image_view, private_image, visible_sources
 from .models import Decision, ReviewAssignment
 from .services.decisions import (
     APPROVERS,
@@ -392,12 +392,6 @@ def decision_undo(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("review:candidate", candidate.pk)
 
 
-def _private(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
 @require_GET
 @login_required
 def asset_original(request: HttpRequest, pk: int) -> FileResponse:
@@ -407,7 +401,7 @@ def asset_original(request: HttpRequest, pk: int) -> FileResponse:
         raise Http404("The original's bytes are not stored.")
     audit_image_view(request, asset, "original")
     content_type = Image.MIME.get((asset.format or "").upper(), "application/octet-stream")
-    return _private(FileResponse(default_storage.open(asset.storage_name, "rb"), content_type=content_type))
+    return private_image(FileResponse(default_storage.open(asset.storage_name, "rb"), content_type=content_type))
 
 
 @require_GET
@@ -427,4 +421,4 @@ def candidate_difference(request: HttpRequest, pk: int) -> HttpResponse:
     difference = ImageOps.autocontrast(difference.convert("L"), cutoff=1)
     out = io.BytesIO()
     difference.save(out, "PNG")
-    return _private(HttpResponse(out.getvalue(), content_type="image/png"))
+    return private_image(HttpResponse(out.getvalue(), content_type="image/png"))

@@ -11,7 +11,7 @@ from dedupe.audit import role_of
 from dedupe.models import Asset, Attachment, Candidate, ImportRun, ScanRun
 from dedupe.scanning import scan_start
 
-from .access import asset_for, audit_image_view, record_for, require_role, source_for, visible_sources
+from .access import asset_for, audit_image_view, private_image, record_for, require_role, source_for, visible_sources
 from .archive_views import missing_for
 from .models import Decision, Purge
 from .services.decisions import APPROVERS, DECIDERS
@@ -144,10 +144,7 @@ def asset_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     if not asset.thumbnail_name:
         raise Http404("No thumbnail yet.")
     audit_image_view(request, asset, "thumbnail")
-    response = FileResponse(default_storage.open(asset.thumbnail_name, "rb"), content_type="image/webp")
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return private_image(FileResponse(default_storage.open(asset.thumbnail_name, "rb"), content_type="image/webp"))
 
 
 @require_GET
