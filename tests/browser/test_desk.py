@@ -168,3 +168,25 @@ def test_a_caseworker_cannot_reach_an_unassigned_source_by_guessing_urls(site, p
         assert page.goto(f"{site.url}{url}").status == 404, url
     page.goto(f"{site.url}/queue/")
     assert "Nothing to review" in page.content()
+
+
+def test_a_group_is_decided_by_keyboard(site, page):
+    from dedupe.candidates import groups_rebuild
+
+    _, made = archive_rows("trio", records=3)
+    a, b, c = (asset for _, asset in made)
+    for x, y in ((a, b), (a, c), (b, c)):
+        Candidate.objects.create(asset_a=x, asset_b=y, kind="near", score=0.9)
+    groups_rebuild()
+    group = Candidate.objects.get(asset_a=a, asset_b=b).group
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/groups/{group.pk}/")
+    page.locator(f'body[data-ready="group-{group.pk}"]').wait_for()
+    screenshot(page, "review-group")
+
+    page.keyboard.press("2")
+    page.keyboard.press("m")
+    page.wait_for_url(f"{site.url}/queue/")
+
+    assert [Asset.objects.get(pk=x.pk).state for x in (a, b, c)] == ["quarantined", "active", "quarantined"]
