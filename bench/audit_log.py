@@ -11,16 +11,13 @@ and on a page deep in the log through the keyset cursor. The baseline is the sam
 """
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from desk import ROOT, p95, setup_django  # noqa: E402  (the same fresh-database set-up)
+from serverbench import child, compare  # noqa: E402
 
 ACTIONS = ["decision.apply", "asset.merge", "asset.unmerge", "attachment.restore", "import.batch", "auth.login"]
 ACTORS = ["ana", "bea", "cai", "dev", "eli"]
@@ -93,30 +90,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--baseline", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=30)
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child run: one log size
     args = parser.parse_args()
-    if args.one:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as var_dir:
-            setup_django(var_dir)
-            fill(args.events)
-            for name, values in measure(args.requests).items():
-                print(f"{name}\t{statistics.median(values) * 1000:.1f}\t{p95(values) * 1000:.1f}")
-        return
-    results = {}
-    for size in (args.baseline, args.events):
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", "--events", str(size), "--requests", str(args.requests)],
-            capture_output=True, text=True, check=True, cwd=ROOT,
-        ).stdout  # fmt: skip
-        results[size] = {line.split("\t")[0]: [float(x) for x in line.split("\t")[1:]] for line in out.splitlines()}
-    backend = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
-    print(f"{backend}; server time in ms (p50 / p95); baseline: the same pages over {args.baseline:,} events")
-    print(f"{'page':<18}{args.baseline:>12,} events{args.events:>14,} events   p95 ratio")
-    for name in results[args.events]:
-        base, big = results[args.baseline][name], results[args.events][name]
-        print(f"{name:<18}{base[0]:>9.1f} / {base[1]:<7.1f}{big[0]:>9.1f} / {big[1]:<7.1f}{big[1] / base[1]:>9.2f}")
+    if args.one is not None:
+        child(args.one, fill, lambda: measure(args.requests))
+    else:
+        compare(__file__, (args.baseline, args.events), ["--requests", str(args.requests)], "events")
 
 
 if __name__ == "__main__":

@@ -10,43 +10,13 @@ queries and rendering, without the network. The baseline is the same measurement
 """
 
 import argparse
-import os
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def setup_django(var_dir: str) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="0",  # as production runs: no query log kept
-        SECRET_KEY="bench-only-" + "x" * 50,
-        ALLOWED_HOSTS="testserver",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        DEDUPE_VAR_DIR=var_dir,
-        STATIC_ROOT=str(Path(var_dir) / "static"),
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("flush", interactive=False, verbosity=0) if _migrated() else None
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)  # DEBUG off serves hashed names
-
-
-def _migrated() -> bool:
-    from django.db import connection
-
-    return "dedupe_candidate" in connection.introspection.table_names()
+from serverbench import child, compare  # noqa: E402
 
 
 def fill(open_candidates: int) -> None:
@@ -119,43 +89,17 @@ def measure(requests: int) -> dict[str, list[float]]:
     return times
 
 
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1]
-
-
-def run(open_candidates: int, requests: int) -> dict[str, list[float]]:
-    with tempfile.TemporaryDirectory() as var_dir:
-        setup_django(var_dir)
-        fill(open_candidates)
-        return measure(requests)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=1_000)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--which", choices=["both", "one"], default="both", help=argparse.SUPPRESS)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child run: one queue size
     args = parser.parse_args()
-    if args.which == "one":  # a child run: one database size, figures as one line per view
-        for name, values in run(args.open, args.requests).items():
-            print(f"{name}\t{statistics.median(values) * 1000:.1f}\t{p95(values) * 1000:.1f}")
-        return
-    import subprocess
-
-    results = {}
-    for size in (args.baseline, args.open):
-        out = subprocess.run(
-            [sys.executable, __file__, "--which", "one", "--open", str(size), "--requests", str(args.requests)],
-            capture_output=True, text=True, check=True, cwd=ROOT,
-        ).stdout  # fmt: skip
-        results[size] = {line.split("\t")[0]: [float(x) for x in line.split("\t")[1:]] for line in out.splitlines()}
-    backend = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
-    print(f"{backend}; server time in ms (p50 / p95); baseline: the same views over {args.baseline:,} open pairs")
-    print(f"{'view':<14}{args.baseline:>12,} open{args.open:>14,} open   p95 ratio")
-    for name in results[args.open]:
-        base, big = results[args.baseline][name], results[args.open][name]
-        print(f"{name:<14}{base[0]:>7.1f} / {base[1]:<6.1f}{big[0]:>9.1f} / {big[1]:<6.1f}{big[1] / base[1]:>10.2f}")
+    if args.one is not None:
+        child(args.one, fill, lambda: measure(args.requests))
+    else:
+        compare(__file__, (args.baseline, args.open), ["--requests", str(args.requests)], "open")
 
 
 if __name__ == "__main__":

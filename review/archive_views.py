@@ -21,13 +21,13 @@ from dedupe.models import Attachment, Candidate, Record
 
 from .access import asset_for, record_for, require_role, visible_sources
 from .models import Decision, Merge, Purge
+from .paging import record_page
 from .services.decisions import DecisionRefused
 from .services.groups import ExactPlan, exact_groups_apply, exact_groups_plan
 from .services.mergemap import merge_map_csv_lines, merge_map_json_chunks
 from .services.placeholders import RESTORERS, RestoreRefused, attachment_restore, records_missing_imagery
 from .services.storage import storage_figures
 
-PAGE_SIZE = 50
 EXPORTERS = ("administrator", "archivist")
 APPROVERS = ("administrator", "archivist")
 # A shown plan is signed into its form; applying an older one than this is refused.
@@ -38,28 +38,10 @@ PLAN_MAX_AGE = 3600
 @login_required
 def record_search(request: HttpRequest) -> HttpResponse:
     """Find a record by its id or address across every source the person may see."""
-    query = request.GET.get("q", "").strip()
-    records = Record.objects.none()
-    if query:
-        records = (
-            Record.objects.filter(source__in=visible_sources(request.user))
-            .filter(Q(external_id__icontains=query) | Q(address__icontains=query))
-            .select_related("source")
-            .order_by("pk")
-        )
-    after = request.GET.get("after", "")
-    if after.isdigit():
-        records = records.filter(pk__gt=int(after))
-    page = list(records[: PAGE_SIZE + 1])
-    return render(
-        request,
-        "review/record_search.html",
-        {
-            "q": query,
-            "records": page[:PAGE_SIZE],
-            "next_after": page[PAGE_SIZE - 1].pk if len(page) > PAGE_SIZE else None,
-        },
-    )
+    records = Record.objects.filter(source__in=visible_sources(request.user)).select_related("source")
+    if not request.GET.get("q", "").strip():
+        records = records.none()  # an empty search lists nothing, not the whole archive
+    return render(request, "review/record_search.html", record_page(request, records))
 
 
 @require_GET
@@ -109,19 +91,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def missing_for(user, record: Record) -> dict[int, list]:
     """Restore suggestions per stripped attachment of the record, limited to what the person sees."""
     within = set(visible_sources(user).values_list("pk", flat=True))
-    stripped = record.attachments.filter(state=Attachment.State.STRIPPED).order_by("pk").values_list("pk", flat=True)
-    if not stripped:
-        return {}
-    found = records_missing_imagery(within=within, after=stripped[0] - 1)
-    wanted = set(stripped)
-    suggestions = {}
-    for missing in found:
-        if missing.attachment_id in wanted:
-            suggestions[missing.attachment_id] = missing.suggestions
-            wanted.discard(missing.attachment_id)
-        if not wanted or missing.attachment_id > max(stripped):
-            break
-    return suggestions
+    return {m.attachment_id: m.suggestions for m in records_missing_imagery(record_id=record.pk, within=within)}
 
 
 @require_POST

@@ -14,10 +14,9 @@ from dedupe.scanning import scan_start
 from .access import asset_for, audit_image_view, private_image, record_for, require_role, source_for, visible_sources
 from .archive_views import missing_for
 from .models import Decision, Purge
+from .paging import record_page
 from .services.decisions import APPROVERS, DECIDERS
 from .services.placeholders import RESTORERS
-
-PAGE_SIZE = 50
 
 
 @require_GET
@@ -84,24 +83,8 @@ def source_detail(request: HttpRequest, slug: str) -> HttpResponse:
     records = source.records.annotate(
         attachment_count=Count("attachments"),
         missing=Count("attachments", filter=Q(attachments__state=Attachment.State.STRIPPED)),
-    ).order_by("pk")
-    query = request.GET.get("q", "").strip()
-    if query:
-        records = records.filter(Q(external_id__icontains=query) | Q(address__icontains=query))
-    after = request.GET.get("after", "")
-    if after.isdigit():
-        records = records.filter(pk__gt=int(after))  # keyset: no OFFSET, stable while rows are added
-    page = list(records[: PAGE_SIZE + 1])
-    return render(
-        request,
-        "review/source_detail.html",
-        {
-            "source": source,
-            "records": page[:PAGE_SIZE],
-            "next_after": page[PAGE_SIZE - 1].pk if len(page) > PAGE_SIZE else None,
-            "q": query,
-        },
     )
+    return render(request, "review/source_detail.html", {"source": source, **record_page(request, records)})
 
 
 @require_GET

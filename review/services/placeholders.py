@@ -79,14 +79,16 @@ class MissingImagery:
 def records_missing_imagery(
     *,
     source: str | None = None,
+    record_id: int | None = None,
     within: Collection[int] | None = None,
     after: int = 0,
     batch_size: int = BATCH,
 ) -> Iterator[MissingImagery]:
     """Every stripped placeholder in attachment order, each with its restore suggestions.
 
-    `within` (source ids a person may see) limits both the records and the suggested images;
-    `after` is an attachment id to resume from (keyset paging for pages).
+    `record_id` limits it to one record's placeholders (its page); `within` (source ids a person
+    may see) limits both the records and the suggested images; `after` is an attachment id to
+    resume from (keyset paging for pages).
     """
     last_why = AttachmentChange.objects.filter(attachment=OuterRef("pk")).order_by("-at", "-id").values("reason")[:1]
     stripped = (
@@ -97,6 +99,8 @@ def records_missing_imagery(
     )
     if source is not None:
         stripped = stripped.filter(record__source__slug=source)
+    if record_id is not None:
+        stripped = stripped.filter(record_id=record_id)
     if within is not None:
         stripped = stripped.filter(record__source_id__in=within)
     bytes_stored = _BytesCheck()
