@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from dedupe.audit import audit_record, role_of
-from dedupe.models import Asset, Record, Source
+from dedupe.models import Asset, Candidate, Record, Source
 
 # Roles that see every source; a caseworker sees only assigned ones, anyone else none.
 ALL_SOURCES = {"administrator", "archivist", "auditor"}
@@ -20,6 +20,14 @@ def visible_sources(user) -> QuerySet[Source]:
     if role == "caseworker":
         return Source.objects.filter(assignments__user=user)
     return Source.objects.none()
+
+
+def visible_candidates(user) -> QuerySet[Candidate]:
+    """Pairs whose two images both come from sources the person may see."""
+    if role_of(user) in ALL_SOURCES:
+        return Candidate.objects.all()  # no join to filter by: the desk's queue stays on its index
+    sources = visible_sources(user)
+    return Candidate.objects.filter(asset_a__source__in=sources, asset_b__source__in=sources)
 
 
 def can_view_source(user, source: Source) -> bool:

@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dedupe.audit import role_of
-from dedupe.models import Attachment, Candidate, Record
+from dedupe.models import Attachment, Record
 
-from .access import asset_for, record_for, require_role, visible_sources
+from .access import asset_for, record_for, require_role, visible_candidates, visible_sources
 from .models import Decision, Merge, Purge
 from .paging import record_page
 from .services.decisions import DecisionRefused
@@ -68,9 +68,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("pk")
     )
     candidates = (
-        Candidate.objects.filter(Q(asset_a=asset) | Q(asset_b=asset))
-        .filter(asset_a__source__in=visible, asset_b__source__in=visible)
-        .order_by("-score", "pk")[:50]
+        visible_candidates(request.user).filter(Q(asset_a=asset) | Q(asset_b=asset)).order_by("-score", "pk")[:50]
     )
     decisions = Decision.objects.filter(candidate__in=candidates).select_related("decided_by").order_by("-decided_at")
     return render(

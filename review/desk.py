@@ -24,7 +24,7 @@ from PIL import Image, ImageChops, ImageOps
 from dedupe.audit import audit_record, role_of
 from dedupe.models import Asset, Attachment, Candidate
 
-from .access import ALL_SOURCES, asset_for, audit_image_view, private_image, visible_sources
+from .access import asset_for, audit_image_view, private_image, visible_candidates, visible_sources
 from .models import Decision, ReviewAssignment
 from .services.decisions import (
     APPROVERS,
@@ -42,21 +42,12 @@ PAGE_SIZE = 50
 RECENT = 10
 # Skipped pairs stay out of this reviewer's way for the session, newest kept.
 MAX_SKIPPED = 500
-KINDS = [("exact", "Same bytes"), ("pixel", "Same pixels"), ("near", "Near duplicate")]
 # libjpeg's standard luminance table at quality 50, in zig-zag order as Pillow reports tables.
 _STD_LUMA = [
     16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35, 37,
     29, 40, 58, 51, 61, 60, 57, 51, 56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87,
     95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99,
 ]  # fmt: skip
-
-
-def visible_candidates(user) -> QuerySet[Candidate]:
-    """Pairs whose two images both come from sources the person may see."""
-    if role_of(user) in ALL_SOURCES:
-        return Candidate.objects.all()  # no join to filter by: the queue stays on its index
-    sources = visible_sources(user)
-    return Candidate.objects.filter(asset_a__source__in=sources, asset_b__source__in=sources)
 
 
 def candidate_for(user, pk: int) -> Candidate:
@@ -142,7 +133,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "query": query,
             "next_cursor": f"{last.priority}_{last.score!r}_{last.pk}" if last else None,
             "sources": visible_sources(request.user).order_by("name"),
-            "kinds": KINDS,
+            "kinds": Candidate.Kind.choices,
             "first": page[0] if page else None,
             "can_assign": role_of(request.user) in APPROVERS,
             "reviewers": reviewers() if role_of(request.user) in APPROVERS else [],

@@ -11,7 +11,16 @@ from dedupe.audit import role_of
 from dedupe.models import Asset, Attachment, Candidate, ImportRun, ScanRun
 from dedupe.scanning import scan_start
 
-from .access import asset_for, audit_image_view, private_image, record_for, require_role, source_for, visible_sources
+from .access import (
+    asset_for,
+    audit_image_view,
+    private_image,
+    record_for,
+    require_role,
+    source_for,
+    visible_candidates,
+    visible_sources,
+)
 from .archive_views import missing_for
 from .models import Decision, Purge
 from .paging import record_page
@@ -33,9 +42,7 @@ def home(request: HttpRequest) -> HttpResponse:
     }
     role = role_of(request.user)
     visible = visible_sources(request.user)
-    pairs = Candidate.objects.filter(
-        status=Candidate.Status.OPEN, asset_a__source__in=visible, asset_b__source__in=visible
-    )
+    pairs = visible_candidates(request.user).filter(status=Candidate.Status.OPEN)
     waiting = {
         "pairs": pairs.count() if role in DECIDERS else 0,
         "proposals": Decision.objects.filter(status=Decision.Status.PROPOSED).count() if role in APPROVERS else 0,
@@ -95,10 +102,9 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history__from_asset", "history__to_asset"
     )
     shown = [a.asset_id for a in attachments if a.asset_id]
-    visible = visible_sources(request.user)
     candidates = (
-        Candidate.objects.filter(Q(asset_a__in=shown) | Q(asset_b__in=shown))
-        .filter(asset_a__source__in=visible, asset_b__source__in=visible)
+        visible_candidates(request.user)
+        .filter(Q(asset_a__in=shown) | Q(asset_b__in=shown))
         .order_by("-score", "pk")[:50]
     )
     decisions = (
