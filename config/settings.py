@@ -224,6 +224,13 @@ CELERY_BEAT_SCHEDULE = {
 # anything above this, before a single pixel is allocated.
 DEDUPE_MAX_IMAGE_PIXELS = env_int("DEDUPE_MAX_IMAGE_PIXELS", 120_000_000)
 DEDUPE_MAX_FILE_BYTES = env_int("DEDUPE_MAX_FILE_BYTES", 200 * 1024 * 1024)
+# Decoded size is what costs memory (pixels x bytes per pixel: 4 for RGB, RGBA, CMYK): a 120 MP
+# photo takes 458 MiB. Refused from the header above this.
+DEDUPE_MAX_DECODED_BYTES = env_int("DEDUPE_MAX_DECODED_BYTES", 512 * 1024 * 1024)
+# The decoding sandbox (dedupe.sandbox): memory a decode may add to the child's address space
+# and CPU seconds one file may take before the child is stopped and the file called unreadable.
+DEDUPE_DECODE_MEMORY_BYTES = env_int("DEDUPE_DECODE_MEMORY_BYTES", 1536 * 1024 * 1024)
+DEDUPE_DECODE_CPU_SECONDS = env_int("DEDUPE_DECODE_CPU_SECONDS", 20)
 DEDUPE_THUMBNAIL_SIZE = env_int("DEDUPE_THUMBNAIL_SIZE", 640)
 # Pixels decoded on the shorter side for hashing and the thumbnail: JPEGs are decoded at the
 # smallest DCT scale (1/2, 1/4, 1/8) that still gives this many, so a phone photo costs 1/64.

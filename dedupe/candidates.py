@@ -6,18 +6,16 @@ true pairs; a 256-bit pHash distance of at most 44 over the best alignment keeps
 them and drops every look-alike.
 """
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from django.core.files.storage import default_storage
 from django.db import transaction
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from . import imaging
 from .audit import audit_record
+from .inspection import decoder, header_limits, stored_bytes
 from .models import Asset, Attachment, Candidate, CandidateGroup, Fingerprint, ScanRun, Source
 from .search import distance, pairs_within, to_uint64
 
@@ -169,13 +167,6 @@ def _conflict(a: set[str], b: set[str]) -> bool:
     return bool(a and b and not a & b)
 
 
-def pixel_hash(asset: Asset) -> str:
-    """SHA-256 of the upright decoded pixels: equal for a metadata-only rewrite. A full decode."""
-    with default_storage.open(asset.storage_name, "rb") as f:
-        im = imaging.decode_upright(f.read(), min_side=1 << 30, orientation=asset.exif_orientation)
-    return hashlib.sha256(im.tobytes()).hexdigest()
-
-
 def pixel_suspects(scan: ScanRun) -> list[int]:
     """Assets in near pairs whose hashes are identical and dimensions agree: only these are decoded in full."""
     pairs = Candidate.objects.filter(found_by=scan, kind=Candidate.Kind.NEAR, evidence__phash=0)
@@ -188,12 +179,11 @@ def pixel_suspects(scan: ScanRun) -> list[int]:
 
 def pixels_verify(asset_ids: Sequence[int]) -> None:
     """Fill in pixel hashes, then promote near pairs whose pixels turn out identical."""
-    for asset in Asset.objects.filter(pk__in=asset_ids, fingerprint__pixel_sha256=""):
-        try:
-            digest = pixel_hash(asset)
-        except (imaging.UnreadableImage, OSError):
-            continue
-        Fingerprint.objects.filter(asset=asset).update(pixel_sha256=digest)
+    assets = Asset.objects.filter(pk__in=asset_ids, fingerprint__pixel_sha256="")
+    items, _ = stored_bytes(assets)  # the unreadable are simply not promoted
+    for asset_id, digest in decoder().pixel_digests(items, limits=header_limits()).items():
+        if isinstance(digest, str):
+            Fingerprint.objects.filter(asset_id=asset_id).update(pixel_sha256=digest)
     with transaction.atomic():
         promoted = []
         near = Candidate.objects.select_for_update().filter(kind=Candidate.Kind.NEAR, evidence__phash=0)

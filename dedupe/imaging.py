@@ -3,8 +3,13 @@
 Decoding is most of the cost of detection, so nothing decodes at full size: JPEGs are decoded
 in the DCT domain at the smallest scale that still covers the thumbnail (libjpeg-turbo through
 simplejpeg), other formats are decoded and then reduced by an integer factor.
+
+Only the photo formats in ALLOWED_FORMATS are ever opened: Pillow would otherwise hand a
+PostScript file to Ghostscript, which runs it as a program. Imported files reach these
+functions only inside `dedupe.sandbox`'s capped child process.
 """
 
+import functools
 import io
 import re
 import warnings
@@ -14,8 +19,19 @@ from typing import BinaryIO
 
 import imagehash
 import numpy as np
+import pillow_heif
 import simplejpeg
 from PIL import Image, ImageOps
+
+# The formats a photo may arrive in (HEIF: what tablets and phones upload, through pillow-heif).
+# Everything else, however well Pillow could read it, is "not a supported image".
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP", "HEIF")
+# Bytes a decode holds per pixel of each mode: 4 for every multi-band mode (Pillow pads RGB),
+# 1 + 4 for palette and bilevel images (they become RGB before they can be reduced). WebP
+# decodes through libwebp's frame buffers, holding the picture twice. Measured for every format
+# by tests/dedupe/test_hostile_files.py: the worst case decodes within twice the limit.
+MODE_BYTES = {"1": 5, "L": 1, "P": 5, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+FORMAT_FACTOR = {"WEBP": 2}
 
 # EXIF tags: Orientation, DateTime (IFD0), DateTimeOriginal (Exif IFD), the Exif IFD pointer.
 TAG_ORIENTATION = 0x0112
@@ -70,12 +86,35 @@ class Prints:
     thumbnail: bytes
 
 
-def probe(fp: BinaryIO, *, max_pixels: int) -> Probe:
-    """Read format, size and EXIF from the header; refuse a decompression bomb before allocating it."""
+@functools.cache
+def load_decoders() -> None:
+    """Register HEIF and import every allowed plugin now, before a sandbox forbids opening files."""
+    pillow_heif.register_heif_opener()
+    Image.init()
+
+
+def open_image(fp: BinaryIO) -> Image.Image:
+    """Image.open for the allowed photo formats only: the one way this project opens a file."""
+    load_decoders()
+    return Image.open(fp, formats=ALLOWED_FORMATS)
+
+
+def probe_bytes(data: bytes, *, max_pixels: int, max_decoded_bytes: int) -> Probe:
+    """`probe` of bytes in memory, as the sandbox reads them."""
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own bomb check agrees with ours
+    return probe(io.BytesIO(data), max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
+
+
+def probe(fp: BinaryIO, *, max_pixels: int, max_decoded_bytes: int | None = None) -> Probe:
+    """Read format, size and EXIF from the header; refuse a decompression bomb before allocating it.
+
+    A bomb is judged by pixels and by the bytes decoding would hold (pixels x bytes per pixel of
+    the mode): a small PNG of 16-bit RGBA pixels needs four times the memory of a grey one.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            im = Image.open(fp)
+            im = open_image(fp)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             claimed = re.search(r"\((\d+) pixels\)", str(exc))
             size = f"{int(claimed.group(1)):,} pixels" if claimed else "more pixels"
@@ -95,6 +134,12 @@ def probe(fp: BinaryIO, *, max_pixels: int) -> Probe:
             )
         if width == 0 or height == 0:
             raise UnreadableImage("image has no pixels (width or height is 0)")
+        decoded = decoded_bytes(im)
+        if max_decoded_bytes is not None and decoded > max_decoded_bytes:
+            raise UnreadableImage(
+                f"decompression bomb refused: {width}x{height} {im.mode} pixels take {decoded / 2**20:,.0f} MiB "
+                f"to decode, over the limit of {max_decoded_bytes / 2**20:,.0f} MiB"
+            )
         try:
             exif = im.getexif()
         except Exception:  # noqa: BLE001 - broken EXIF must not make a good image unreadable
@@ -111,16 +156,26 @@ def probe(fp: BinaryIO, *, max_pixels: int) -> Probe:
         )
 
 
+def decoded_bytes(im: Image.Image) -> int:
+    """The memory a full decode of `im` takes, from its header alone."""
+    return im.width * im.height * MODE_BYTES.get(im.mode, 4) * FORMAT_FACTOR.get(im.format or "", 1)
+
+
 def _not_an_image_reason(fp: BinaryIO) -> str:
     fp.seek(0)
     head = fp.read(64)
     if not head:
         return "empty file (0 bytes)"
-    if head.lstrip().lower().startswith((b"<html", b"<!doctype", b"<?xml")):
-        return "not an image: the file holds HTML/XML text (an error page saved as an image?)"
+    text = head.lstrip().lower()
+    if text.startswith((b"<html", b"<!doctype html")):
+        return "not an image: the file holds HTML text (an error page saved as an image?)"
+    if text.startswith((b"<svg", b"<?xml")):
+        return "not a supported image: SVG/XML drawings are not decoded"
     if head.startswith(b"%PDF"):
         return "not an image: the file is a PDF document"
-    return "not an image: the content matches no image format Pillow can read"
+    if head.startswith((b"%!", b"\xc5\xd0\xd3\xc6")):
+        return "not a supported image: PostScript/EPS files are never decoded (they are programs)"
+    return f"not a supported image: the content is none of {', '.join(ALLOWED_FORMATS)}"
 
 
 def _orientation(exif: Image.Exif) -> int | None:
@@ -144,6 +199,8 @@ def decode_upright(data: bytes, *, min_side: int, orientation: int | None) -> Im
         im = _decode_jpeg(data, min_side) if data[:3] == b"\xff\xd8\xff" else _decode_other(data, min_side)
     except UnreadableImage:
         raise
+    except Image.UnidentifiedImageError:
+        raise UnreadableImage(_not_an_image_reason(io.BytesIO(data))) from None
     except Image.DecompressionBombError as exc:
         raise UnreadableImage(f"decompression bomb refused: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -171,9 +228,11 @@ def _decode_jpeg(data: bytes, min_side: int) -> Image.Image:
 
 
 def _decode_other(data: bytes, min_side: int) -> Image.Image:
-    im = Image.open(io.BytesIO(data))
+    im = open_image(io.BytesIO(data))
     im.draft("RGB", (min_side, min_side))  # a no-op except for JPEG
     im.load()
+    if im.mode in ("P", "1"):  # palette and bilevel images cannot be reduced as they are
+        im = _flatten(im)
     factor = max(1, min(im.size) // min_side)
     if factor > 1:
         im = im.reduce(factor)

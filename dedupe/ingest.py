@@ -1,7 +1,7 @@
 """Import: files from a manifest or a folder become Sources, Records, Assets and Attachments.
 
 The import loop only does what is cheap and must happen once per row: check the path, hash and
-store the bytes, read the header. Decoding, thumbnails and fingerprints happen afterwards in
+store the bytes. Reading the header, decoding, thumbnails and fingerprints happen afterwards in
 `dedupe.inspection`, normally on Celery workers. Every row ends in exactly one bucket:
 imported, unchanged or failed; failures are stored as ImportProblem rows.
 """
@@ -22,9 +22,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import imaging
 from .attachments import attachment_change
 from .audit import audit_record
+from .inspection import aware
+from .manifest import RowRefused, printable, validated
 from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
 
 # Rows per transaction: big enough that commits are not the cost, small enough that a crash
@@ -60,7 +61,8 @@ class RowOutcome:
 
 def manifest_rows(manifest: Path) -> Iterator[Row]:
     """Stream the manifest's rows; nothing but the current row is held in memory."""
-    with open(manifest, newline="", encoding="utf-8-sig") as f:
+    # A byte that is not UTF-8 spoils its row, not the manifest: kept as a surrogate, refused there.
+    with open(manifest, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.DictReader(f)
         missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -80,7 +82,7 @@ def manifest_rows(manifest: Path) -> Iterator[Row]:
 
 
 def count_manifest_rows(manifest: Path) -> int:
-    with open(manifest, newline="", encoding="utf-8-sig") as f:
+    with open(manifest, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         return max(0, sum(1 for _ in csv.reader(f)) - 1)
 
 
@@ -127,7 +129,6 @@ class Importer:
         # fingerprint them while the loop reads the next files.
         self.on_batch = on_batch
         self.sources: dict[str, Source] = {}
-        self.max_pixels = settings.DEDUPE_MAX_IMAGE_PIXELS
 
     def import_rows(self, rows: Iterator[Row], progress=None) -> None:
         batch: list[Row] = []
@@ -146,7 +147,9 @@ class Importer:
         outcomes = [(row, self._import_row(row)) for row in rows]
         created = [o.asset.pk for _, o in outcomes if o.asset is not None and o.asset.import_run_id == self.run.pk]
         failures = [
-            {"row": row.number, "path": row.path, "reason": o.reason} for row, o in outcomes if o.status == "failed"
+            {"row": row.number, "path": printable(row.path), "reason": o.reason}
+            for row, o in outcomes
+            if o.status == "failed"
         ]
         counts = {s: sum(1 for _, o in outcomes if o.status == s) for s in ("imported", "unchanged", "failed")}
         event = audit_record(
@@ -162,7 +165,7 @@ class Importer:
                 attachment_change(*change, audit_event=event)
             if outcome.status == "failed":
                 ImportProblem.objects.create(
-                    run=self.run, row=row.number, path=row.path, reason=outcome.reason, asset=outcome.asset
+                    run=self.run, row=row.number, path=printable(row.path), reason=outcome.reason, asset=outcome.asset
                 )
         if self.on_batch and created:
             transaction.on_commit(lambda: self.on_batch(created))
@@ -172,10 +175,14 @@ class Importer:
             failed=F("failed") + counts["failed"],
         )
 
-    def _import_row(self, row: Row) -> RowOutcome:
+    def _import_row(self, raw: Row) -> RowOutcome:
+        try:
+            row = validated(raw)
+        except RowRefused as exc:
+            return RowOutcome("failed", str(exc))
         if not row.source or not row.record_id:
             return RowOutcome("failed", "row has no source or no record_id")
-        record = self._record(row)
+        record = self._record(row, source_name=raw.source)
         try:
             path = resolve_inside(self.root, row.path)
         except ValueError as exc:
@@ -185,10 +192,10 @@ class Importer:
             return self._placeholder(record, row, f"{why}: {row.path}")
         return self._import_file(record, row, path)
 
-    def _record(self, row: Row) -> Record:
+    def _record(self, row: Row, *, source_name: str) -> Record:
         source = self.sources.get(row.source)
         if source is None:
-            source, _ = Source.objects.get_or_create(slug=row.source, defaults={"name": row.source})
+            source, _ = Source.objects.get_or_create(slug=row.source, defaults={"name": source_name})
             self.sources[row.source] = source
         record, _ = Record.objects.get_or_create(
             source=source, external_id=row.record_id, defaults={"address": row.address}
@@ -219,46 +226,41 @@ class Importer:
         if existing and existing.sha256 == sha256:
             Asset.objects.filter(pk=existing.pk).update(origin_mtime_ns=stat.st_mtime_ns)
             return _known(existing)
-        asset, problem = self._store(record.source, row, path, sha256, stat)
-        outcome = RowOutcome("failed" if problem else "imported", problem, asset)
-        outcome.changes = self._attach(record, row, asset, problem, replaced=existing)
+        asset = self._store(record.source, row, path, sha256, stat)
+        outcome = RowOutcome("imported", "", asset)
+        outcome.changes = self._attach(record, row, asset, replaced=existing)
         return outcome
 
-    def _store(self, source: Source, row: Row, path: Path, sha256: str, stat: os.stat_result) -> tuple[Asset, str]:
-        problem = ""
-        probe = None
-        try:
-            with open(path, "rb") as f:
-                probe = imaging.probe(f, max_pixels=self.max_pixels)
-        except imaging.UnreadableImage as exc:
-            problem = str(exc)
-        ext = (probe.format.lower() if probe else path.suffix.lstrip(".").lower() or "bin")[:8]
+    def _store(self, source: Source, row: Row, path: Path, sha256: str, stat: os.stat_result) -> Asset:
+        """Keep the file's bytes under a neutral name; reading them is the sandbox's job, later.
+
+        No extension: an uploaded ".html" or ".svg" must never become a live page if the media
+        folder is ever served as files. What the bytes are is recorded once the sandbox has read
+        them (`Asset.format`).
+        """
         with open(path, "rb") as f:
-            name = default_storage.save(f"assets/{sha256[:2]}/{sha256}/{uuid.uuid4().hex[:12]}.{ext}", File(f))
-        asset = Asset.objects.create(
+            name = default_storage.save(f"assets/{sha256[:2]}/{sha256}/{uuid.uuid4().hex}", File(f))
+        return Asset.objects.create(
             source=source,
             origin_path=row.path,
             origin_mtime_ns=stat.st_mtime_ns,
             sha256=sha256,
             byte_size=stat.st_size,
             storage_name=name,
-            format=probe.format if probe else "",
-            width=probe.width if probe else None,
-            height=probe.height if probe else None,
-            exif_orientation=probe.orientation if probe else None,
-            exif_captured_at=_aware(probe.captured_at) if probe else None,
             captured_at=_parse_time(row.captured_at),
-            inspection=Asset.Inspection.UNREADABLE if problem else Asset.Inspection.PENDING,
-            unreadable_reason=problem,
+            inspection=Asset.Inspection.PENDING,
             import_run=self.run,
             import_row=row.number,
         )
-        return asset, problem
 
-    def _attach(self, record: Record, row: Row, asset: Asset, problem: str, replaced: Asset | None) -> list:
-        """Point the row's slot at the new asset; a slot another file already fills gets a sibling."""
-        state = Attachment.State.STRIPPED if problem else Attachment.State.ATTACHED
-        why = f"import: {row.path} is unreadable: {problem}" if problem else f"import: {row.path}"
+    def _attach(self, record: Record, row: Row, asset: Asset, replaced: Asset | None) -> list:
+        """Point the row's slot at the new asset; a slot another file already fills gets a sibling.
+
+        The attachment shows the asset at once; should the sandbox find it unreadable, inspection
+        strips it with the reason.
+        """
+        state = Attachment.State.ATTACHED
+        why = f"import: {row.path}"
         attachment = Attachment.objects.filter(record=record, slot=row.slot).first()
         if attachment is not None and (
             attachment.asset_id is None or attachment.asset_id == getattr(replaced, "pk", 0)
@@ -298,15 +300,9 @@ def _parse_time(raw: str) -> datetime | None:
     if not raw:
         return None
     try:
-        return _aware(datetime.fromisoformat(raw))
+        return aware(datetime.fromisoformat(raw))
     except ValueError:
         return None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or timezone.is_aware(value):
-        return value
-    return timezone.make_aware(value)
 
 
 def import_start(*, kind: str, location: str, root: Path, started_by: str = "") -> ImportRun:

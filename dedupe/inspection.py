@@ -7,13 +7,15 @@ twice or concurrently: only assets still pending are written, under a row lock.
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 
-from . import imaging
+from . import sandbox
 from .attachments import attachment_change
 from .audit import audit_record
 from .models import Asset, Attachment, Fingerprint, ImportProblem
@@ -24,29 +26,58 @@ FINGERPRINT_FIELDS = ["phash", "dhash", "phash_zoom", "phash256", "phash256_zoom
 @dataclass(frozen=True)
 class Inspected:
     asset_id: int
-    prints: imaging.Prints | None
+    result: sandbox.Inspection | None
     problem: str = ""
 
 
-def inspect_one(asset: Asset) -> Inspected:
-    """Decode and fingerprint one asset; I/O and pixels only, no database writes."""
-    try:
-        with default_storage.open(asset.storage_name, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        return Inspected(asset.pk, None, f"stored bytes cannot be read: {exc}")
-    try:
-        im = imaging.decode_upright(data, min_side=settings.DEDUPE_DECODE_SIDE, orientation=asset.exif_orientation)
-        return Inspected(asset.pk, imaging.fingerprint(im, thumbnail_side=settings.DEDUPE_THUMBNAIL_SIZE))
-    except imaging.UnreadableImage as exc:
-        return Inspected(asset.pk, None, str(exc))
+def decoder() -> sandbox.Sandbox:
+    """This process's decoding sandbox, with the limits from settings."""
+    return sandbox.sandbox(
+        memory_bytes=settings.DEDUPE_DECODE_MEMORY_BYTES, cpu_seconds=settings.DEDUPE_DECODE_CPU_SECONDS
+    )
+
+
+def header_limits() -> sandbox.Limits:
+    return sandbox.Limits(
+        max_pixels=settings.DEDUPE_MAX_IMAGE_PIXELS, max_decoded_bytes=settings.DEDUPE_MAX_DECODED_BYTES
+    )
+
+
+def stored_bytes(assets: Sequence[Asset]) -> tuple[list[tuple[int, bytes]], dict[int, str]]:
+    """Each asset's stored bytes, and the reason for those that cannot be read."""
+    items, problems = [], {}
+    for asset in assets:
+        try:
+            with default_storage.open(asset.storage_name, "rb") as f:
+                items.append((asset.pk, f.read()))
+        except OSError as exc:
+            problems[asset.pk] = f"stored bytes cannot be read: {exc}"
+    return items, problems
+
+
+def inspect_many(assets: Sequence[Asset]) -> list[Inspected]:
+    """Read headers, decode and fingerprint in the sandbox; I/O and pixels only, no database writes."""
+    items, problems = stored_bytes(assets)
+    answers = decoder().inspect(
+        items,
+        limits=header_limits(),
+        min_side=settings.DEDUPE_DECODE_SIDE,
+        thumbnail_side=settings.DEDUPE_THUMBNAIL_SIZE,
+    )
+    results = [Inspected(asset_id, None, reason) for asset_id, reason in problems.items()]
+    for asset_id, answer in answers.items():
+        if isinstance(answer, sandbox.Failure):
+            results.append(Inspected(asset_id, None, answer.reason))
+        else:
+            results.append(Inspected(asset_id, answer))
+    return results
 
 
 def assets_inspect(asset_ids: Sequence[int]) -> int:
     """Inspect the pending assets among `asset_ids`; returns how many this call settled."""
     pending = list(Asset.objects.filter(pk__in=asset_ids, inspection=Asset.Inspection.PENDING))
-    results = [inspect_one(asset) for asset in pending]
-    thumbnails = {r.asset_id: _save_thumbnail(r) for r in results if r.prints is not None}
+    results = inspect_many(pending)
+    thumbnails = {r.asset_id: _save_thumbnail(r) for r in results if r.result is not None}
     with transaction.atomic():
         still_pending = {
             a.pk: a
@@ -57,8 +88,8 @@ def assets_inspect(asset_ids: Sequence[int]) -> int:
         results = [r for r in results if r.asset_id in still_pending]
         if not results:
             return 0
-        _write_readable([r for r in results if r.prints], still_pending, thumbnails)
-        unreadable = [r for r in results if not r.prints]
+        _write_readable([r for r in results if r.result], still_pending, thumbnails)
+        unreadable = [r for r in results if not r.result]
         event = audit_record(
             action="asset.inspect",
             actor_name="system:inspect",
@@ -77,24 +108,30 @@ def _save_thumbnail(result: Inspected) -> str:
     name = f"thumbnails/{result.asset_id % 1000:03d}/{result.asset_id}.webp"
     if default_storage.exists(name):  # a retried chunk: same asset, same thumbnail
         default_storage.delete(name)
-    return default_storage.save(name, ContentFile(result.prints.thumbnail))
+    return default_storage.save(name, ContentFile(result.result.prints.thumbnail))
 
 
 def _write_readable(results: list[Inspected], assets: dict[int, Asset], thumbnails: dict[int, str]) -> None:
     for r in results:
-        asset = assets[r.asset_id]
+        asset, probe = assets[r.asset_id], r.result.probe
         asset.inspection = Asset.Inspection.READABLE
         asset.thumbnail_name = thumbnails[r.asset_id]
-    Asset.objects.bulk_update([assets[r.asset_id] for r in results], ["inspection", "thumbnail_name"])
+        asset.format, asset.width, asset.height = probe.format, probe.width, probe.height
+        asset.exif_orientation = probe.orientation
+        asset.exif_captured_at = aware(probe.captured_at)
+    Asset.objects.bulk_update(
+        [assets[r.asset_id] for r in results],
+        ["inspection", "thumbnail_name", "format", "width", "height", "exif_orientation", "exif_captured_at"],
+    )
     Fingerprint.objects.bulk_create(
         [
             Fingerprint(
                 asset_id=r.asset_id,
-                phash=r.prints.phash,
-                dhash=r.prints.dhash,
-                phash_zoom=r.prints.phash_zoom,
-                phash256=r.prints.phash256,
-                phash256_zoom=r.prints.phash256_zoom,
+                phash=r.result.prints.phash,
+                dhash=r.result.prints.dhash,
+                phash_zoom=r.result.prints.phash_zoom,
+                phash256=r.result.prints.phash256,
+                phash256_zoom=r.result.prints.phash256_zoom,
             )
             for r in results
         ],
@@ -120,6 +157,13 @@ def _mark_unreadable(asset: Asset, problem: str, event) -> None:
         ImportProblem.objects.create(
             run_id=asset.import_run_id, row=asset.import_row, path=asset.origin_path, reason=problem, asset=asset
         )
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """EXIF times carry no zone: read them in the archive's own."""
+    if value is None or timezone.is_aware(value):
+        return value
+    return timezone.make_aware(value)
 
 
 def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
