@@ -1,4 +1,4 @@
-"""Audit events for what changes outside the services: sign-ins, roles, sources, assignments,
+"""Audit events for what changes outside the services: sign-ins, sources, assignments,
 keeper rules, legal holds, and every refused request.
 
 These changes are made by Django's auth and admin, so they are recorded from signals (and one
@@ -11,10 +11,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
 
 from dedupe.audit import audit_record, role_of
@@ -55,19 +54,6 @@ def sign_in_failed(sender: Any, credentials: dict, request: HttpRequest | None =
     # Django has already masked the password in `credentials`; only the name tried is kept.
     tried = str(credentials.get("username", ""))[:150]
     _write(action="auth.login_failed", actor_name=f"anonymous ({tried})", after={"username": tried})
-
-
-def roles_changed(sender: Any, instance: Any, action: str, pk_set: set | None, **kwargs: Any) -> None:
-    """A person's roles (groups) changed: who, which roles before and after."""
-    if action not in ("post_add", "post_remove", "post_clear") or not hasattr(instance, "get_username"):
-        return
-    names = sorted(instance.groups.values_list("name", flat=True))
-    _write(
-        action="user.roles",
-        actor_name="system:roles",
-        subjects=[("user", instance.pk)],
-        after={"user": instance.get_username(), "roles": names, "change": action.removeprefix("post_")},
-    )
 
 
 def source_before(sender: Any, instance: Source, **kwargs: Any) -> None:
@@ -135,7 +121,6 @@ def connect() -> None:
     user_logged_in.connect(signed_in, dispatch_uid="audit-login")
     user_logged_out.connect(signed_out, dispatch_uid="audit-logout")
     user_login_failed.connect(sign_in_failed, dispatch_uid="audit-login-failed")
-    m2m_changed.connect(roles_changed, sender=get_user_model().groups.through, dispatch_uid="audit-roles")
     pre_save.connect(source_before, sender=Source, dispatch_uid="audit-source-before")
     post_save.connect(source_saved, sender=Source, dispatch_uid="audit-source")
     post_save.connect(assignment_saved, sender=SourceAssignment, dispatch_uid="audit-assign")
