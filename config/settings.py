@@ -92,7 +92,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "dedupe.audit.RequestContextMiddleware",
+    "dedupe.origin.RequestContextMiddleware",
     "review.recording.PersonAuditMiddleware",
 ]
 

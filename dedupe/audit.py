@@ -1,8 +1,8 @@
-"""The one way an audit event is written, and where it learns which request or task it came from.
+"""The one way an audit event is written, the chain's verifier, and checkpoints of its head.
 
 `audit_record` refuses to run outside a transaction: a state change and its event commit
-together or not at all (promise 3). Views and tasks never pass request ids around; the
-middleware and the Celery signal put them in a context variable that the writer reads.
+together or not at all (promise 3). Which request or task a change came from is read from
+`dedupe.origin`, never passed in.
 
 Events form a hash chain (see `dedupe.auditchain`). Appending reads the head of the chain, so
 appends are serialised until commit: on PostgreSQL by a transaction-level advisory lock, on
@@ -11,34 +11,19 @@ checkpoints of its head, kept outside the database, catch a chain rewritten from
 """
 
 import json
-import uuid
-from collections.abc import Callable, Iterable
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from .auditchain import GENESIS_HASH, event_content, event_hash, iso_utc
 from .models import AuditEvent, AuditSubject
+from .origin import origin_current
 
 ROLE_NAMES = ("administrator", "archivist", "caseworker", "auditor")
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a change came from: a web request or a task run."""
-
-    request_id: str = ""
-    ip: str | None = None
-    task_id: str = ""
-
-
-_origin: ContextVar[Origin | None] = ContextVar("audit_origin", default=None)
 
 
 class AuditError(RuntimeError):
@@ -74,7 +59,7 @@ def audit_record(
         raise AuditError(
             f"audit event {action!r} written outside a transaction: wrap the change and the event together"
         )
-    origin = _origin.get() or Origin()
+    origin = origin_current()
     pairs = list(dict.fromkeys((str(kind), str(object_id)) for kind, object_id in subjects))
     event = AuditEvent(
         actor_id=getattr(actor, "pk", None),
@@ -248,30 +233,3 @@ def audit_checkpoint_write(target: Path) -> tuple[Path, ChainHead]:
         json.dump({**asdict(head), "taken_at": iso_utc(taken)}, out, indent=2)
         out.write("\n")
     return target, head
-
-
-class RequestContextMiddleware:
-    """Tags every request with an id (echoed as X-Request-ID) that its audit events carry."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = uuid.uuid4().hex
-        token = _origin.set(Origin(request_id=request_id, ip=request.META.get("REMOTE_ADDR")))
-        try:
-            response = self.get_response(request)
-        finally:
-            _origin.reset(token)
-        response["X-Request-ID"] = request_id
-        return response
-
-
-@task_prerun.connect(weak=False)
-def _enter_task(task_id: str | None = None, **kwargs: Any) -> None:
-    _origin.set(Origin(task_id=task_id or ""))
-
-
-@task_postrun.connect(weak=False)
-def _leave_task(**kwargs: Any) -> None:
-    _origin.set(None)

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from . import scoring
+
 
 class Source(models.Model):
     """One record system, e.g. `building-permits`."""
@@ -356,9 +358,9 @@ class Candidate(models.Model):
     """A pair of assets that may be the same photograph, with the evidence. asset_a.pk < asset_b.pk."""
 
     class Kind(models.TextChoices):
-        EXACT = "exact", "Same bytes"
-        PIXEL = "pixel", "Same pixels"
-        NEAR = "near", "Near duplicate"
+        EXACT = scoring.EXACT, "Same bytes"
+        PIXEL = scoring.PIXEL, "Same pixels"
+        NEAR = scoring.NEAR, "Near duplicate"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
