@@ -9,6 +9,8 @@ from .inspection import assets_inspect
 from .models import ScanRun
 from .scanning import chunk_run, scan_tick
 
+# The retry policy of every task that touches the database (review's tasks share it): a locked or
+# briefly unreachable database is retried with (jittered) backoff, for at most about three minutes.
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 60, "max_retries": 8}
 
 
