@@ -102,7 +102,7 @@ def _within_radii(facts: dict, a: Source, b: Source) -> bool:
     """A near pair must pass the stricter of its two sources' radii (the search used the widest)."""
     near = min(_radius(a.near_radius, DEFAULT_NEAR_RADIUS), _radius(b.near_radius, DEFAULT_NEAR_RADIUS))
     verify = min(_radius(a.verify_radius, DEFAULT_VERIFY_RADIUS), _radius(b.verify_radius, DEFAULT_VERIFY_RADIUS))
-    return min(facts["phash"], facts["phash_zoom"]) <= near and facts["phash256"] <= verify
+    return bool(min(facts["phash"], facts["phash_zoom"]) <= near and facts["phash256"] <= verify)
 
 
 def _radius(configured: int | None, default: int) -> int:
@@ -112,7 +112,7 @@ def _radius(configured: int | None, default: int) -> int:
 def near_radius() -> int:
     """The search radius: the widest any source asks for, so no source's pairs go unseen."""
     configured = Source.objects.exclude(near_radius=None).values_list("near_radius", flat=True)
-    return max([DEFAULT_NEAR_RADIUS, *configured])
+    return max([DEFAULT_NEAR_RADIUS, *(radius for radius in configured if radius is not None)])
 
 
 def _addresses(asset_ids: set[int]) -> dict[int, set[str]]:
@@ -139,7 +139,7 @@ def pixel_hash(asset: Asset) -> str:
 def pixel_suspects(scan: ScanRun) -> list[int]:
     """Assets in near pairs whose hashes are identical and dimensions agree: only these are decoded in full."""
     pairs = Candidate.objects.filter(found_by=scan, kind=Candidate.Kind.NEAR, evidence__phash=0)
-    ids = set()
+    ids: set[int] = set()
     for a, b, same_size in pairs.values_list("asset_a", "asset_b", "evidence__same_dimensions"):
         if same_size:
             ids.update((a, b))

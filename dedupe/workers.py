@@ -5,6 +5,7 @@ worker answering a ping takes the chunks; otherwise this process works through t
 """
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from celery import current_app
 from django.conf import settings
@@ -32,7 +33,7 @@ def inspect_queue(asset_ids: Sequence[int]) -> None:
     from .tasks import assets_inspect_task
 
     for chunk in chunked(asset_ids, settings.DEDUPE_INSPECT_CHUNK):
-        transaction.on_commit(lambda chunk=chunk: assets_inspect_task.delay(chunk))
+        transaction.on_commit(partial(assets_inspect_task.delay, chunk))
 
 
 def inspect_assets(
