@@ -4,14 +4,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dedupe.audit import audit_verify, checkpoint_read
+from dedupe.audit import CheckpointKeyMissing, CheckpointUntrusted, audit_verify, checkpoint_read
 
 
 class Command(BaseCommand):
     help = (
         "Walk the audit log's hash chain: OK with the count and head hash (exit 0), or the first event "
         "altered, removed or reordered (exit 1). --against CHECKPOINT also proves the log still extends "
-        "a head recorded earlier by audit_checkpoint."
+        "a head recorded earlier by audit_checkpoint, whose signature (DEDUPE_AUDIT_CHECKPOINT_KEY) must hold: "
+        "an unsigned or forged checkpoint fails (exit 1)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,7 +24,9 @@ class Command(BaseCommand):
         if options["against"]:
             try:
                 against = checkpoint_read(options["against"])
-            except ValueError as exc:
+            except CheckpointUntrusted as exc:  # evidence of tampering, like a broken chain
+                raise CommandError(str(exc), returncode=1) from None
+            except (ValueError, CheckpointKeyMissing) as exc:
                 raise CommandError(str(exc), returncode=2) from None
         report = audit_verify(against=against)
         if options["json"]:
