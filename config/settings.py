@@ -9,6 +9,7 @@ Every variable is listed with its default in `.env.example`.
 import json
 import os
 from pathlib import Path
+from typing import overload
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -16,6 +17,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name, "").strip()
     return value if value else default
@@ -92,7 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "dedupe.audit.RequestContextMiddleware",
+    "dedupe.origin.RequestContextMiddleware",
     "review.recording.PersonAuditMiddleware",
 ]
 
@@ -245,6 +250,15 @@ DEDUPE_RETENTION_DAYS = env_int("DEDUPE_RETENTION_DAYS", 30)
 # Where audit_checkpoint writes the audit log's head; best a mount the database's users cannot
 # write (another host, WORM or versioned object storage), or the checkpoints prove little.
 DEDUPE_CHECKPOINT_DIR = Path(env_str("DEDUPE_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
+# Signs each checkpoint (HMAC-SHA256), so whoever can rewrite the database cannot rewrite the
+# checkpoints to match: keep it out of the database and away from its owners. Unset in
+# production, audit_checkpoint and `verify_audit --against` refuse, naming it, and
+# `check --deploy` warns; with DEBUG a fixed development key stands in.
+DEDUPE_AUDIT_CHECKPOINT_KEY = env_str("DEDUPE_AUDIT_CHECKPOINT_KEY")
+if DEDUPE_AUDIT_CHECKPOINT_KEY is None and DEBUG:
+    DEDUPE_AUDIT_CHECKPOINT_KEY = "insecure-checkpoint-key-only-used-with-debug"  # noqa: S105
+if DEDUPE_AUDIT_CHECKPOINT_KEY is not None and len(DEDUPE_AUDIT_CHECKPOINT_KEY) < 32:
+    raise ImproperlyConfigured("DEDUPE_AUDIT_CHECKPOINT_KEY is too short: use at least 32 random characters.")
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,8 @@
 """Admin: sources are configured here; history is shown read-only, never edited."""
 
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from .models import AttachmentChange, AuditEvent, ImportProblem, Source
 
@@ -10,18 +12,18 @@ class SourceAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "sensitivity", "near_radius", "verify_radius")
     readonly_fields = ("slug",)
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj else ()
+    def get_readonly_fields(self, request: HttpRequest, obj: Source | None = None) -> tuple[str, ...]:
+        return tuple(self.readonly_fields) if obj else ()
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 

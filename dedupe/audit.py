@@ -1,44 +1,33 @@
-"""The one way an audit event is written, and where it learns which request or task it came from.
+"""The one way an audit event is written, the chain's verifier, and checkpoints of its head.
 
 `audit_record` refuses to run outside a transaction: a state change and its event commit
-together or not at all (promise 3). Views and tasks never pass request ids around; the
-middleware and the Celery signal put them in a context variable that the writer reads.
+together or not at all (promise 3). Which request or task a change came from is read from
+`dedupe.origin`, never passed in.
 
 Events form a hash chain (see `dedupe.auditchain`). Appending reads the head of the chain, so
 appends are serialised until commit: on PostgreSQL by a transaction-level advisory lock, on
 SQLite by its single writer (transactions begin IMMEDIATE). `audit_verify` walks the chain;
-checkpoints of its head, kept outside the database, catch a chain rewritten from an edit onward.
+checkpoints of its head, kept outside the database and signed with a key it never holds
+(DEDUPE_AUDIT_CHECKPOINT_KEY), catch a chain rewritten from an edit onward.
 """
 
+import hashlib
+import hmac
 import json
-import uuid
-from collections.abc import Callable, Iterable
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from .auditchain import GENESIS_HASH, event_content, event_hash, iso_utc
 from .models import AuditEvent, AuditSubject
+from .origin import origin_current
 
 ROLE_NAMES = ("administrator", "archivist", "caseworker", "auditor")
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a change came from: a web request or a task run."""
-
-    request_id: str = ""
-    ip: str | None = None
-    task_id: str = ""
-
-
-_origin: ContextVar[Origin | None] = ContextVar("audit_origin", default=None)
 
 
 class AuditError(RuntimeError):
@@ -74,7 +63,7 @@ def audit_record(
         raise AuditError(
             f"audit event {action!r} written outside a transaction: wrap the change and the event together"
         )
-    origin = _origin.get() or Origin()
+    origin = origin_current()
     pairs = list(dict.fromkeys((str(kind), str(object_id)) for kind, object_id in subjects))
     event = AuditEvent(
         actor_id=getattr(actor, "pk", None),
@@ -220,8 +209,49 @@ def _problem_of(event: AuditEvent, before: ChainHead) -> ChainProblem | None:
     return None
 
 
+# Bound into every signature, so a MAC made for anything else never passes as a checkpoint's.
+CHECKPOINT_CONTEXT = b"dedupe-desk audit checkpoint v1\n"
+
+
+class CheckpointKeyMissing(AuditError):
+    """No DEDUPE_AUDIT_CHECKPOINT_KEY: checkpoints can be neither signed nor checked."""
+
+
+class CheckpointUntrusted(AuditError):
+    """A checkpoint file that is unsigned, or whose signature does not match its content."""
+
+
+def _checkpoint_key() -> bytes:
+    key = settings.DEDUPE_AUDIT_CHECKPOINT_KEY
+    if not key:
+        raise CheckpointKeyMissing(
+            "DEDUPE_AUDIT_CHECKPOINT_KEY is not set: audit checkpoints are signed with it (HMAC-SHA256) so that "
+            "whoever can rewrite the database cannot rewrite them to match. Set it to a long random string, kept "
+            "outside the database, where checkpoints are written and verified."
+        )
+    return str(key).encode()
+
+
+def _key_id(key: bytes) -> str:
+    """Names the key without revealing it, so a mismatch can say "another key" rather than "forged"."""
+    return hmac.new(key, b"dedupe-desk checkpoint key id", hashlib.sha256).hexdigest()[:16]
+
+
+def checkpoint_signature(fields: dict[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 over the checkpoint's canonical JSON: every field but the signature's own."""
+    signed = {k: v for k, v in fields.items() if k != "signature"}
+    content = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return "hmac-sha256:" + hmac.new(key, CHECKPOINT_CONTEXT + content, hashlib.sha256).hexdigest()
+
+
 def checkpoint_read(path: Path) -> ChainHead:
-    """A checkpoint file written by `audit_checkpoint_write`; ValueError if it is not one."""
+    """A checkpoint file written by `audit_checkpoint_write` and signed with this key.
+
+    ValueError if the file is not a checkpoint at all; CheckpointUntrusted if it is unsigned or
+    its signature does not match (altered, or signed with another key); CheckpointKeyMissing
+    without a key.
+    """
+    key = _checkpoint_key()
     try:
         data = json.loads(Path(path).read_text())
         seq, digest = data["seq"], data["hash"]
@@ -229,49 +259,40 @@ def checkpoint_read(path: Path) -> ChainHead:
         raise ValueError(f"{path} is not a readable audit checkpoint: {exc}") from None
     if not isinstance(seq, int) or seq < 0 or not isinstance(digest, str) or len(digest) != 64:
         raise ValueError(f"{path} is not an audit checkpoint: it needs an integer seq and a 64-character hash")
+    signature = data.get("signature")
+    if not isinstance(signature, str) or not signature:
+        raise CheckpointUntrusted(
+            f"UNSIGNED CHECKPOINT: {path} carries no signature, so it proves nothing against whoever can rewrite "
+            "the database; take a new one with audit_checkpoint (it signs with DEDUPE_AUDIT_CHECKPOINT_KEY)"
+        )
+    if not hmac.compare_digest(signature, checkpoint_signature(data, key)):
+        named, ours = data.get("key_id"), _key_id(key)
+        why = f"it names key {named}, this key is {ours}" if named != ours else "the content was altered"
+        raise CheckpointUntrusted(
+            f"FORGED CHECKPOINT: {path}'s signature does not match its content under this key ({why}): "
+            "the file was altered or signed elsewhere, and cannot vouch for the log"
+        )
     return ChainHead(seq, digest, data.get("at"))
 
 
 def audit_checkpoint_write(target: Path) -> tuple[Path, ChainHead]:
-    """Write the chain's head as JSON to `target` (a folder: a new file named by seq and time).
+    """Write the chain's head as signed JSON to `target` (a folder: a new file named by seq and time).
 
     The file is created, never overwritten: older checkpoints are the evidence. It belongs
-    outside the database, ideally where the database's users cannot write.
+    outside the database, ideally where the database's users cannot write; its HMAC, under a
+    key the database never sees, stops anyone who rewrites the chain from rewriting it to match.
     """
+    key = _checkpoint_key()  # refuse before creating anything
     head = audit_head()
     taken = timezone.now()
     target = Path(target)
     if target.is_dir() or not target.suffix:
         target = target / f"audit-checkpoint-{head.seq:012d}-{taken:%Y%m%dT%H%M%S%fZ}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
+    fields: dict[str, Any] = {**asdict(head), "taken_at": iso_utc(taken)}
+    fields["key_id"] = _key_id(key)
+    fields["signature"] = checkpoint_signature(fields, key)
     with target.open("x") as out:
-        json.dump({**asdict(head), "taken_at": iso_utc(taken)}, out, indent=2)
+        json.dump(fields, out, indent=2)
         out.write("\n")
     return target, head
-
-
-class RequestContextMiddleware:
-    """Tags every request with an id (echoed as X-Request-ID) that its audit events carry."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = uuid.uuid4().hex
-        token = _origin.set(Origin(request_id=request_id, ip=request.META.get("REMOTE_ADDR")))
-        try:
-            response = self.get_response(request)
-        finally:
-            _origin.reset(token)
-        response["X-Request-ID"] = request_id
-        return response
-
-
-@task_prerun.connect(weak=False)
-def _enter_task(task_id: str | None = None, **kwargs: Any) -> None:
-    _origin.set(Origin(task_id=task_id or ""))
-
-
-@task_postrun.connect(weak=False)
-def _leave_task(**kwargs: Any) -> None:
-    _origin.set(None)

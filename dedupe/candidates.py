@@ -11,17 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .audit import audit_record
 from .inspection import decoder, header_limits, stored_bytes
 from .models import Asset, Attachment, Candidate, CandidateGroup, Fingerprint, ScanRun, Source
-from .search import distance, pairs_within, to_uint64
+from .scoring import KIND_ORDER, components, weigh
+from .search import pairs_within, to_uint64
 
 DEFAULT_NEAR_RADIUS = 6
 DEFAULT_VERIFY_RADIUS = 44
-KIND_ORDER = {Candidate.Kind.EXACT: 0, Candidate.Kind.PIXEL: 1, Candidate.Kind.NEAR: 2}
 
 
 @dataclass(frozen=True)
@@ -58,44 +56,6 @@ def matching_pairs(table: HashTable, queries: np.ndarray, radius: int) -> set[tu
     a, b = table.ids[i % n], table.ids[j % n]
     keep = a != b
     return {(int(x), int(y)) if x < y else (int(y), int(x)) for x, y in zip(a[keep], b[keep], strict=True)}
-
-
-@dataclass(frozen=True)
-class Evidence:
-    kind: str
-    score: float
-    facts: dict
-
-
-def weigh(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset) -> Evidence:
-    """Why two assets may be one photograph, and how sure we are (1.0 = same bytes)."""
-    views = {
-        "picture": _bits(fa.phash256, fb.phash256),
-        "a cropped": _bits(fa.phash256, fb.phash256_zoom),
-        "b cropped": _bits(fa.phash256_zoom, fb.phash256),
-    }
-    alignment, best = min(views.items(), key=lambda kv: kv[1])
-    facts = {
-        "phash": _bits64(fa.phash, fb.phash),
-        "dhash": _bits64(fa.dhash, fb.dhash),
-        "phash_zoom": min(_bits64(fa.phash, fb.phash_zoom), _bits64(fa.phash_zoom, fb.phash)),
-        "phash256": best,
-        "alignment": alignment,
-        "same_dimensions": (a.width, a.height) == (b.width, b.height),
-    }
-    if a.sha256 == b.sha256:
-        return Evidence(Candidate.Kind.EXACT, 1.0, facts | {"sha256": True})
-    if fa.pixel_sha256 and fa.pixel_sha256 == fb.pixel_sha256:
-        return Evidence(Candidate.Kind.PIXEL, 0.99, facts | {"pixels": True})
-    return Evidence(Candidate.Kind.NEAR, round(max(0.0, min(0.98, 1 - best / 128)), 4), facts)
-
-
-def _bits(x: bytes, y: bytes) -> int:
-    return int(np.unpackbits(np.frombuffer(bytes(x), np.uint8) ^ np.frombuffer(bytes(y), np.uint8)).sum())
-
-
-def _bits64(x: int, y: int) -> int:
-    return int(distance(to_uint64(np.array([x])), to_uint64(np.array([y])))[0])
 
 
 def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
@@ -140,7 +100,7 @@ def _within_radii(facts: dict, a: Source, b: Source) -> bool:
     """A near pair must pass the stricter of its two sources' radii (the search used the widest)."""
     near = min(_radius(a.near_radius, DEFAULT_NEAR_RADIUS), _radius(b.near_radius, DEFAULT_NEAR_RADIUS))
     verify = min(_radius(a.verify_radius, DEFAULT_VERIFY_RADIUS), _radius(b.verify_radius, DEFAULT_VERIFY_RADIUS))
-    return min(facts["phash"], facts["phash_zoom"]) <= near and facts["phash256"] <= verify
+    return bool(min(facts["phash"], facts["phash_zoom"]) <= near and facts["phash256"] <= verify)
 
 
 def _radius(configured: int | None, default: int) -> int:
@@ -150,7 +110,7 @@ def _radius(configured: int | None, default: int) -> int:
 def near_radius() -> int:
     """The search radius: the widest any source asks for, so no source's pairs go unseen."""
     configured = Source.objects.exclude(near_radius=None).values_list("near_radius", flat=True)
-    return max([DEFAULT_NEAR_RADIUS, *configured])
+    return max([DEFAULT_NEAR_RADIUS, *(radius for radius in configured if radius is not None)])
 
 
 def _addresses(asset_ids: set[int]) -> dict[int, set[str]]:
@@ -170,7 +130,7 @@ def _conflict(a: set[str], b: set[str]) -> bool:
 def pixel_suspects(scan: ScanRun) -> list[int]:
     """Assets in near pairs whose hashes are identical and dimensions agree: only these are decoded in full."""
     pairs = Candidate.objects.filter(found_by=scan, kind=Candidate.Kind.NEAR, evidence__phash=0)
-    ids = set()
+    ids: set[int] = set()
     for a, b, same_size in pairs.values_list("asset_a", "asset_b", "evidence__same_dimensions"):
         if same_size:
             ids.update((a, b))
@@ -210,27 +170,17 @@ def groups_rebuild() -> int:
     if not rows:
         CandidateGroup.objects.filter(candidates__isnull=True).delete()
         return 0
-    pk, a, b, group = (np.array(col, dtype=object) for col in zip(*rows, strict=True))
-    assets, inverse = np.unique(np.concatenate([a, b]).astype(np.int64), return_inverse=True)
-    n = len(assets)
-    graph = coo_matrix((np.ones(len(rows)), (inverse[: len(rows)], inverse[len(rows) :])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    component = label[inverse[: len(rows)]]
+    members = [[rows[i] for i in positions] for positions in components([(a, b) for _, a, b, _ in rows])]
     with transaction.atomic():
-        return _assign_groups(rows, component)
+        return _assign_groups(members)
 
 
-def _assign_groups(rows: list[tuple], component: np.ndarray) -> int:
-    members: dict[int, list[tuple]] = {}
-    for row, comp in zip(rows, component.tolist(), strict=True):
-        members.setdefault(comp, []).append(row)
+def _assign_groups(members: list[list[tuple]]) -> int:
     claimed: set[int] = set()
-    changed = []
-    for comp_rows in members.values():
+    for comp_rows in members:
         existing = sorted({r[3] for r in comp_rows if r[3] is not None} - claimed)
         group_id = existing[0] if existing else CandidateGroup.objects.create(best_kind="near").pk
         claimed.add(group_id)
-        changed.extend(r[0] for r in comp_rows if r[3] != group_id)
         Candidate.objects.filter(pk__in=[r[0] for r in comp_rows if r[3] != group_id]).update(group_id=group_id)
     _summarise_groups(claimed)
     CandidateGroup.objects.exclude(pk__in=claimed).filter(candidates__isnull=True).delete()
@@ -277,29 +227,11 @@ def group_refresh(group_id: int | None) -> None:
                 "pk", "asset_a", "asset_b"
             )
         )
-        components = _components(rows)
-        keep, *split = sorted(components, key=len, reverse=True) or [[]]
+        found = [[rows[i][0] for i in positions] for positions in components([(a, b) for _, a, b in rows])]
+        keep, *split = sorted(found, key=len, reverse=True) or [[]]
         touched = {group_id}
         for pks in split:
             new_group = CandidateGroup.objects.create(best_kind=Candidate.Kind.NEAR)
             Candidate.objects.filter(pk__in=pks).update(group=new_group)
             touched.add(new_group.pk)
         _summarise_groups(touched)
-
-
-def _components(rows: list[tuple[int, int, int]]) -> list[list[int]]:
-    """Candidate ids per connected component of the pairs (a small union-find)."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for _, a, b in rows:
-        parent[find(a)] = find(b)
-    out: dict[int, list[int]] = {}
-    for pk, a, _ in rows:
-        out.setdefault(find(a), []).append(pk)
-    return list(out.values())

@@ -1,6 +1,10 @@
 """The archive: sources, records, the image files they show, and the audit log of every change."""
 
+from typing import Any, NoReturn
+
 from django.db import models
+
+from . import scoring
 
 
 class Source(models.Model):
@@ -246,12 +250,12 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} by {self.actor_name}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise ValueError("Audit events are append-only: an event cannot be changed.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise ValueError("Audit events are append-only: an event cannot be deleted.")
 
 
@@ -356,9 +360,9 @@ class Candidate(models.Model):
     """A pair of assets that may be the same photograph, with the evidence. asset_a.pk < asset_b.pk."""
 
     class Kind(models.TextChoices):
-        EXACT = "exact", "Same bytes"
-        PIXEL = "pixel", "Same pixels"
-        NEAR = "near", "Near duplicate"
+        EXACT = scoring.EXACT, "Same bytes"
+        PIXEL = scoring.PIXEL, "Same pixels"
+        NEAR = scoring.NEAR, "Near duplicate"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -398,7 +402,7 @@ class Candidate(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} candidate {self.asset_a_id}~{self.asset_b_id}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.priority = self.queue_priority()
         super().save(*args, **kwargs)
 

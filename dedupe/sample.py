@@ -9,10 +9,12 @@ import io
 import random
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
@@ -49,7 +51,7 @@ class Scene:
 def random_scene(rng: random.Random) -> Scene:
     return Scene(
         sky=(rng.randrange(90, 170), rng.randrange(140, 200), rng.randrange(200, 250)),
-        wall=tuple(rng.randrange(70, 230) for _ in range(3)),
+        wall=(rng.randrange(70, 230), rng.randrange(70, 230), rng.randrange(70, 230)),
         floors=rng.randint(1, 4),
         bays=rng.randint(2, 6),
         roof=rng.random() < 0.5,
@@ -130,7 +132,7 @@ def _jpeg(im: Image.Image, quality: int = 90, exif: bytes | None = None) -> byte
     return buf.getvalue()
 
 
-def _encode(im: Image.Image, fmt: str, **options) -> bytes:
+def _encode(im: Image.Image, fmt: str, **options: Any) -> bytes:
     buf = io.BytesIO()
     im.save(buf, fmt, **options)
     return buf.getvalue()
@@ -173,7 +175,7 @@ def _letterbox(im: Image.Image) -> tuple[str, bytes]:
 
 
 # How archives copy a photograph: each gives (extension, bytes) of the copy.
-TRANSFORMS = {
+TRANSFORMS: dict[str, Callable[[Image.Image, random.Random], tuple[str, bytes]]] = {
     "metadata-only": lambda im, rng: _metadata_only(im),
     "reencode-q60": lambda im, rng: ("jpg", _jpeg(im, 60)),
     "resize-50": lambda im, rng: _half_size(im),

@@ -8,6 +8,8 @@ candidate rows (unique per pair) that does not depend on how many workers ran or
 
 import time
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -33,14 +35,14 @@ SEARCH_CHUNK = 20_000
 PIXEL_CHUNK = 16  # full decodes: a few hundred ms each for phone photos
 # After this many claims a chunk is given up (recorded in the scan's errors), never retried forever.
 MAX_ATTEMPTS = 3
-PHASES = [ScanRun.Phase.INSPECT, ScanRun.Phase.SEARCH, ScanRun.Phase.VERIFY, ScanRun.Phase.GROUP]
+PHASES: list[str] = [ScanRun.Phase.INSPECT, ScanRun.Phase.SEARCH, ScanRun.Phase.VERIFY, ScanRun.Phase.GROUP]
 
 
 def lease() -> timedelta:
     return timedelta(seconds=settings.DEDUPE_CHUNK_LEASE_SECONDS)
 
 
-def scan_start(*, started_by: str, actor=None) -> tuple[ScanRun, bool]:
+def scan_start(*, started_by: str, actor: Any = None) -> tuple[ScanRun, bool]:
     """Start a scan, or join the one already running. Returns (scan, started).
 
     `actor` is the signed-in user who pressed the button; commands pass only a name.
@@ -78,7 +80,7 @@ def _plan(scan: ScanRun, phase: str) -> None:
         _advance(scan.pk, phase)
         return
     for chunk_id in ScanChunk.objects.filter(scan=scan, phase=phase).values_list("pk", flat=True):
-        transaction.on_commit(lambda chunk_id=chunk_id: chunk_enqueue(chunk_id, phase))
+        transaction.on_commit(partial(chunk_enqueue, chunk_id, phase))
 
 
 def _payloads(scan: ScanRun, phase: str) -> list:

@@ -28,7 +28,7 @@ def to_uint64(signed: np.ndarray) -> np.ndarray:
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.uint8)
+    return np.asarray(np.bitwise_count(np.bitwise_xor(a, b)), dtype=np.uint8)
 
 
 @dataclass(frozen=True)

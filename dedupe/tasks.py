@@ -1,5 +1,7 @@
 """Celery tasks: ids in, one service call, a retry policy. Each is safe to run twice."""
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
@@ -9,7 +11,14 @@ from .inspection import assets_inspect
 from .models import ScanRun
 from .scanning import chunk_run, scan_tick
 
-RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 60, "max_retries": 8}
+# The retry policy of every task that touches the database (review's tasks share it): a locked or
+# briefly unreachable database is retried with (jittered) backoff, for at most about three minutes.
+RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
 
 
 # Not acks_late: a decode killed for memory would be redelivered and kill the next worker too.

@@ -5,21 +5,25 @@ worker answering a ping takes the chunks; otherwise this process works through t
 """
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
-
-from config.celery import app
 
 from .inspection import assets_inspect, chunked, wait_for_inspection
 
 
 def workers_available(timeout: float = 1.5) -> bool:
-    """True when at least one Celery worker answers a ping on the configured broker."""
-    if app.conf.task_always_eager:
+    """True when at least one Celery worker answers a ping on the configured broker.
+
+    Asks the current Celery app (the project's, which `config` sets as current when Django
+    starts) rather than importing it: `dedupe` knows nothing of the project that wires it.
+    """
+    if current_app.conf.task_always_eager:
         return False
     try:
-        return bool(app.control.ping(timeout=timeout, limit=1))  # one answer is enough: stop waiting
+        return bool(current_app.control.ping(timeout=timeout, limit=1))  # one answer is enough: stop waiting
     except Exception:  # noqa: BLE001 - an unreachable broker means no worker, not a crash
         return False
 
@@ -29,7 +33,7 @@ def inspect_queue(asset_ids: Sequence[int]) -> None:
     from .tasks import assets_inspect_task
 
     for chunk in chunked(asset_ids, settings.DEDUPE_INSPECT_CHUNK):
-        transaction.on_commit(lambda chunk=chunk: assets_inspect_task.delay(chunk))
+        transaction.on_commit(partial(assets_inspect_task.delay, chunk))
 
 
 def inspect_assets(

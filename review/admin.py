@@ -3,7 +3,7 @@ from django.contrib import admin
 
 from dedupe.admin import ReadOnlyAdmin
 
-from .keeper import RULES, rule_names_valid
+from .keeper import RULES, rule_names_unknown
 from .models import Decision, KeeperPolicy, LegalHold, Merge, Purge, SourceAssignment
 
 
@@ -22,7 +22,7 @@ class KeeperPolicyForm(forms.ModelForm):
         rules = self.cleaned_data["rules"]
         if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
             raise forms.ValidationError('Give a list of rule names, for example ["source:permits", "most_pixels"].')
-        unknown = rule_names_valid(rules)
+        unknown = rule_names_unknown(rules)
         if unknown:
             raise forms.ValidationError(
                 f"Unknown rule(s): {', '.join(unknown)}. Rules are source:SLUG, {', '.join(RULES)}."

@@ -36,8 +36,8 @@ DEFAULT_RULES = ["most_pixels", "least_recompressed", "exif_capture_time", "earl
 SYSTEM_OF_RECORD = "source:"  # e.g. "source:building-permits": copies from that source first
 
 
-def rule_names_valid(rules: Sequence[str]) -> list[str]:
-    """The names in `rules` that are not rules (for the admin form's message)."""
+def rule_names_unknown(rules: Sequence[str]) -> list[str]:
+    """The names in `rules` that are not rules, in order (for the admin form's message); [] if all are."""
     return [r for r in rules if r not in RULES and not (r.startswith(SYSTEM_OF_RECORD) and len(r) > 7)]
 
 

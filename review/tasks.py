@@ -1,11 +1,10 @@
 """Celery tasks of the review app: thin adapters around one service call, safe to run twice."""
 
 from celery import shared_task
-from django.db import OperationalError
+
+from dedupe.tasks import RETRY
 
 from .services.storage import purge_quarantined
-
-RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 60, "max_retries": 8}
 
 
 # Beat runs it every few hours (CELERY_BEAT_SCHEDULE). Twice at once is safe: each asset is purged

@@ -1,7 +1,8 @@
 """Fixtures shared by every test: a private media folder, and real services for the tests that need them.
 
-In CI (CI=true) a service a test needs but cannot reach fails the test; on a developer's machine
-it skips with the reason, so the rest of the suite still runs.
+A service a test needs but cannot reach (Redis, Chromium) fails the test, in CI and on a
+developer's machine alike. Outside CI a developer may excuse one by name
+(DEDUPE_TESTS_WITHOUT=redis,chromium): those tests then skip with the reason.
 """
 
 import os

@@ -11,6 +11,7 @@ from pathlib import Path
 VAR = Path(__file__).resolve().parent.parent / "var" / "test"
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
+os.environ.setdefault("DEDUPE_AUDIT_CHECKPOINT_KEY", "tests-only-checkpoint-key-not-for-production")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")

@@ -94,3 +94,12 @@ def test_check_deploy_is_clean_with_the_production_variables(tmp_path):
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+def test_a_short_audit_checkpoint_key_stops_start_up(tmp_path):
+    done = settings_with(
+        tmp_path, SECRET_KEY="x" * 50, ALLOWED_HOSTS="desk.example.org", DEDUPE_AUDIT_CHECKPOINT_KEY="short"
+    )
+
+    assert done.returncode != 0
+    assert "DEDUPE_AUDIT_CHECKPOINT_KEY is too short" in done.stderr

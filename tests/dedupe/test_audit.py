@@ -4,8 +4,9 @@ import pytest
 from django.db import transaction
 from django.http import HttpResponse
 
-from dedupe.audit import AuditError, RequestContextMiddleware, audit_record
+from dedupe.audit import AuditError, audit_record
 from dedupe.models import AuditEvent, Source
+from dedupe.origin import RequestContextMiddleware
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,9 +18,10 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 from django.http import HttpResponse
 
-from dedupe.audit import RequestContextMiddleware, audit_record
+from dedupe.audit import audit_record
 from dedupe.auditchain import GENESIS_HASH, event_content, event_hash, iso_utc
 from dedupe.models import AuditEvent, AuditSubject
+from dedupe.origin import RequestContextMiddleware
 from dedupe.tasks import audit_checkpoint_task
 from tests.conftest import manage
 

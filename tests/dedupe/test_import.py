@@ -92,9 +92,11 @@ def test_an_unreadable_file_keeps_its_bytes_and_strips_its_placeholder(tmp_path)
 
 
 def test_readable_files_get_fingerprints_and_a_thumbnail(tmp_path):
-    run_import(small_archive(tmp_path, bad=False))
+    summary = run_import(small_archive(tmp_path, bad=False))
 
-    for asset in Asset.objects.all():
+    assets = list(Asset.objects.select_related("fingerprint"))
+    assert summary["imported"] == len(assets) == 5  # an empty import must not pass the checks below
+    for asset in assets:
         assert asset.inspection == Asset.Inspection.READABLE
         assert asset.fingerprint.phash != 0
         assert asset.thumbnail_name.endswith(".webp")

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from review.keeper import Copy, rule_names_valid, suggest
+from review.keeper import RULES, Copy, rule_names_unknown, suggest
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -38,6 +38,7 @@ def test_original_capture_time_and_then_the_first_import_decide_among_equals():
 
 
 def test_unknown_rule_names_are_reported_and_an_empty_choice_refused():
-    assert rule_names_valid(["most_pixels", "biggest", "source:", "source:x"]) == ["biggest", "source:"]
+    assert rule_names_unknown(["most_pixels", "biggest", "source:", "source:x"]) == ["biggest", "source:"]
+    assert rule_names_unknown(["source:permits", *RULES]) == []
     with pytest.raises(ValueError):
         suggest([])

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -20,6 +21,6 @@ class Command(BaseCommand):
             help="a file to create, or a folder for a new file named by seq and time (default: DEDUPE_CHECKPOINT_DIR)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         path, head = audit_checkpoint_write(options["output"] or settings.DEDUPE_CHECKPOINT_DIR)
         self.stdout.write(f"Checkpoint of seq {head.seq} hash {head.hash} written to {path}")

@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
             "--baseline", action="store_true", help="also score imagehash pHash, naive decode, threshold 10, all pairs"
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         for path in filter(None, [options["truth"], options["hard_negatives"]]):
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")

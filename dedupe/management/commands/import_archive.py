@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
         add_common_arguments(parser)
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         manifest: Path = options["manifest"]
         root: Path = options["root"] or manifest.parent
         if not manifest.is_file():

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--megapixels", type=float, default=0.3)
         parser.add_argument("--no-bad", action="store_true", help="leave out the malformed files")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         archive = build_sample_archive(
             options["out"],
             originals=options["originals"],

@@ -1,5 +1,6 @@
 import getpass
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--sync", action="store_true", help="do the work here (with any running workers)")
         parser.add_argument("--wait", action="store_true", help="queue for the workers and follow the progress")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         scan, started = scan_start(started_by=f"system:scan ({_user()})")
         verb = "Started" if started else "Joined the running"
         self.stderr.write(f"{verb} scan {scan.pk}.")

@@ -1,28 +1,32 @@
 import json
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dedupe.audit import audit_verify, checkpoint_read
+from dedupe.audit import CheckpointKeyMissing, CheckpointUntrusted, audit_verify, checkpoint_read
 
 
 class Command(BaseCommand):
     help = (
         "Walk the audit log's hash chain: OK with the count and head hash (exit 0), or the first event "
         "altered, removed or reordered (exit 1). --against CHECKPOINT also proves the log still extends "
-        "a head recorded earlier by audit_checkpoint."
+        "a head recorded earlier by audit_checkpoint, whose signature (DEDUPE_AUDIT_CHECKPOINT_KEY) must hold: "
+        "an unsigned or forged checkpoint fails (exit 1)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--against", type=Path, metavar="CHECKPOINT", help="a file written by audit_checkpoint")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         against = None
         if options["against"]:
             try:
                 against = checkpoint_read(options["against"])
-            except ValueError as exc:
+            except CheckpointUntrusted as exc:  # evidence of tampering, like a broken chain
+                raise CommandError(str(exc), returncode=1) from None
+            except (ValueError, CheckpointKeyMissing) as exc:
                 raise CommandError(str(exc), returncode=2) from None
         report = audit_verify(against=against)
         if options["json"]:
