@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "dedupe.audit.RequestContextMiddleware",
     "review.recording.PersonAuditMiddleware",
+    "review.security.AuditorReadOnlyMiddleware",  # after PersonAudit: its refusals are recorded
 ]
 
 ROOT_URLCONF = "config.urls"
