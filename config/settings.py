@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "review.security.PrivateResponseMiddleware",  # no-store and Permissions-Policy on all it wraps
+    "review.security.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -162,6 +164,11 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "review:home"
 LOGOUT_REDIRECT_URL = "login"
+# A session ends after this long without a request, and this long after sign-in however busy
+# (review.security.SessionLifetimeMiddleware); the cookie and the stored session expire with the latter.
+DEDUPE_SESSION_IDLE_SECONDS = env_int("DEDUPE_SESSION_IDLE_MINUTES", 30) * 60
+DEDUPE_SESSION_MAX_SECONDS = env_int("DEDUPE_SESSION_MAX_HOURS", 12) * 3600
+SESSION_COOKIE_AGE = DEDUPE_SESSION_MAX_SECONDS
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
