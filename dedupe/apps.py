@@ -9,6 +9,8 @@ class DedupeConfig(AppConfig):
     def ready(self) -> None:
         from PIL import Image
 
+        from . import checks  # noqa: F401 - registers the production start-up checks
+
         # Pillow warns above this and raises at twice it; the probe turns the warning into a
         # refusal, so our limit is the one that holds in every process, workers included.
         Image.MAX_IMAGE_PIXELS = settings.DEDUPE_MAX_IMAGE_PIXELS

@@ -124,8 +124,8 @@ def test_demo_users_are_created_once_and_the_caseworker_is_assigned(cases):
     from dedupe.models import Source
 
     Source.objects.create(slug="housing-cases", name="Housing cases")
-    call_command("create_demo_users", "--password", "demo-pass-123", stdout=io.StringIO())
-    call_command("create_demo_users", "--password", "demo-pass-456", stdout=io.StringIO())
+    call_command("create_demo_users", "--i-mean-demo", "--password", "demo-pass-123", stdout=io.StringIO())
+    call_command("create_demo_users", "--i-mean-demo", "--password", "demo-pass-456", stdout=io.StringIO())
 
     from django.contrib.auth import authenticate, get_user_model
 

@@ -1,8 +1,9 @@
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dedupe.models import Source
 from review.models import SourceAssignment
@@ -21,8 +22,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--password", help="one password for every demo login (default: a random one each)")
+        parser.add_argument(
+            "--i-mean-demo",
+            action="store_true",
+            help="run although DEBUG is off: this database is a demo's (scripts/demo passes it)",
+        )
 
     def handle(self, *args, **options) -> None:
+        # Run by mistake against a production database it would hand out an administrator login
+        # (and reset the passwords of accounts that happen to be called admin or archivist).
+        if not (settings.DEBUG or options["i_mean_demo"]):
+            raise CommandError(
+                "create_demo_users makes known logins, an administrator among them: it runs only with "
+                "DEBUG=1 or with --i-mean-demo on a database that is a demo's."
+            )
         rows = []
         for username, role in DEMO_USERS:
             user, _ = get_user_model().objects.get_or_create(username=username)
