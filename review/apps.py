@@ -6,6 +6,7 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review desk"
 
     def ready(self) -> None:
-        from . import recording
+        from . import recording, throttling
 
         recording.connect()
+        throttling.connect()
