@@ -128,9 +128,11 @@ def test_demo_users_are_created_once_and_the_caseworker_is_assigned(cases):
     call_command("create_demo_users", "--i-mean-demo", "--password", "demo-pass-456", stdout=io.StringIO())
 
     from django.contrib.auth import authenticate, get_user_model
+    from django.test import RequestFactory
 
     assert get_user_model().objects.count() == 4
-    assert authenticate(username="auditor", password="demo-pass-456") is not None
+    # django-axes checks every sign-in against its lockouts, so authenticate() needs the request
+    assert authenticate(RequestFactory().post("/login/"), username="auditor", password="demo-pass-456") is not None
     assert list(SourceAssignment.objects.values_list("user__username", "source__slug")) == [
         ("caseworker", "housing-cases")
     ]
