@@ -82,6 +82,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "dedupe",
     "review",
 ]
@@ -94,11 +98,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "review.security.PrivateResponseMiddleware",  # no-store and Permissions-Policy on all it wraps
+    "review.security.SessionLifetimeMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "review.two_factor.SecondFactorMiddleware",  # after OTPMiddleware: needs user.is_verified()
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dedupe.origin.RequestContextMiddleware",
     "review.recording.PersonAuditMiddleware",
+    "review.security.AuditorReadOnlyMiddleware",  # after PersonAudit: its refusals are recorded
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -166,6 +176,32 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "review:home"
 LOGOUT_REDIRECT_URL = "login"
+# A session ends after this long without a request, and this long after sign-in however busy
+# (review.security.SessionLifetimeMiddleware); the cookie and the stored session expire with the latter.
+DEDUPE_SESSION_IDLE_SECONDS = env_int("DEDUPE_SESSION_IDLE_MINUTES", 30) * 60
+DEDUPE_SESSION_MAX_SECONDS = env_int("DEDUPE_SESSION_MAX_HOURS", 12) * 3600
+SESSION_COOKIE_AGE = DEDUPE_SESSION_MAX_SECONDS
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out address or account is refused before hashing
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling (django-axes): after this many failures from one address, or at one account
+# (counted apart), sign-in is refused with a 429 for a cool-off that doubles with each lockout of
+# that address or account in the past day (review.throttling.cool_off). Failures while locked
+# out are not counted, so the cool-off is not stretched by the attacker and stays bounded.
+AXES_FAILURE_LIMIT = env_int("DEDUPE_SIGN_IN_FAILURES", 5)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_COOLOFF_TIME = "review.throttling.cool_off"
+DEDUPE_LOCKOUT_MINUTES = env_int("DEDUPE_LOCKOUT_MINUTES", 15)  # the first lockout; each next one doubles
+DEDUPE_LOCKOUT_MAX_HOURS = env_int("DEDUPE_LOCKOUT_MAX_HOURS", 24)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False  # True would let a guesser clear its address by signing in to its own account
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins and sign-outs are in the audit log already
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# A second factor (TOTP, with one-use recovery codes) for administrators, staff and archivists:
+# on in production, off under DEBUG unless asked for (review.two_factor).
+DEDUPE_REQUIRE_2FA = env_bool("DEDUPE_REQUIRE_2FA", not DEBUG)
+OTP_TOTP_ISSUER = "Dedupe Desk"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

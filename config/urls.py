@@ -4,9 +4,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from review import two_factor
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/second-step/", two_factor.second_factor, name="second-factor"),
+    path("login/second-step/enrol/", two_factor.second_factor_enrol, name="second-factor-enrol"),
     path("admin/", admin.site.urls),
     path("", include("review.urls")),
 ]

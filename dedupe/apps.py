@@ -9,7 +9,7 @@ class DedupeConfig(AppConfig):
     def ready(self) -> None:
         from PIL import Image
 
-        from . import checks  # noqa: F401 - registers the deployment checks
+        from . import checks  # noqa: F401 - registers the start-up and deployment checks
 
         # Pillow warns above this and raises at twice it; the probe turns the warning into a
         # refusal, so our limit is the one that holds in every process, workers included.

@@ -73,7 +73,7 @@ def audit_image_view(request, asset: Asset, what: str) -> None:
 
 
 def private_image(response):
-    """Image responses: cached only by this browser (never a shared proxy), never content-sniffed."""
-    response["Cache-Control"] = "private, max-age=3600"
+    """Image responses: never stored by a browser or proxy (case files), never content-sniffed."""
+    response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -6,7 +6,8 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review desk"
 
     def ready(self) -> None:
-        from . import identity, recording
+        from . import identity, recording, throttling
 
         recording.connect()
         identity.connect()
+        throttling.connect()

@@ -1,4 +1,5 @@
-"""Audit events for what changes outside the services: sign-ins, sources, assignments,
+"""Audit events for what changes outside the services: sign-ins (failures are counted by
+django-axes, and only a lockout is an event: review.throttling), sources, assignments,
 keeper rules, legal holds, and every refused request.
 
 These changes are made by Django's auth and admin, so they are recorded from signals (and one
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
@@ -50,10 +51,6 @@ def signed_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
         _write(action="auth.logout", actor=user, subjects=[("user", user.pk)])
 
 
-def sign_in_failed(sender: Any, credentials: dict, request: HttpRequest | None = None, **kwargs: Any) -> None:
-    # Django has already masked the password in `credentials`; only the name tried is kept.
-    tried = str(credentials.get("username", ""))[:150]
-    _write(action="auth.login_failed", actor_name=f"anonymous ({tried})", after={"username": tried})
 
 
 def source_before(sender: Any, instance: Source, **kwargs: Any) -> None:
@@ -120,7 +117,6 @@ def hold_saved(sender: Any, instance: LegalHold, created: bool, **kwargs: Any) -
 def connect() -> None:
     user_logged_in.connect(signed_in, dispatch_uid="audit-login")
     user_logged_out.connect(signed_out, dispatch_uid="audit-logout")
-    user_login_failed.connect(sign_in_failed, dispatch_uid="audit-login-failed")
     pre_save.connect(source_before, sender=Source, dispatch_uid="audit-source-before")
     post_save.connect(source_saved, sender=Source, dispatch_uid="audit-source")
     post_save.connect(assignment_saved, sender=SourceAssignment, dispatch_uid="audit-assign")

@@ -43,6 +43,24 @@ def collected_static() -> None:
 
 
 @pytest.fixture(autouse=True)
+def second_factor_on_force_login(monkeypatch) -> None:
+    """The suite runs as production does, second factor required; `client.force_login(user)` also
+    passes it for the roles that need one, as if a code had been typed. Tests of the sign-in steps
+    themselves post to /login/ and /login/second-step/ instead (tests/security/test_two_factor.py)."""
+    from django.test import Client
+
+    from tests.factories import pass_second_factor
+
+    force_login = Client.force_login
+
+    def force_login_and_second_factor(self, user, backend=None) -> None:
+        force_login(self, user, backend)
+        pass_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login_and_second_factor)
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT

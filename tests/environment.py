@@ -10,7 +10,8 @@ from pathlib import Path
 
 VAR = Path(__file__).resolve().parent.parent / "var" / "test"
 
-os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
+# 50 characters or more: the production start-up checks (dedupe/checks.py) refuse a shorter key.
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production-but-long-enough-to-pass")
 os.environ.setdefault("DEDUPE_AUDIT_CHECKPOINT_KEY", "tests-only-checkpoint-key-not-for-production")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")

@@ -255,3 +255,35 @@ def strip(attachment, reason: str = "a past cleanup removed the image"):
         Attachment.objects.filter(pk=attachment.pk).update(state="stripped", reason=reason)
     attachment.refresh_from_db()
     return attachment
+
+
+def totp_device(user):
+    """A confirmed authenticator for the user, as if they had enrolled one."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=user, name="tests", confirmed=True)
+
+
+def totp_code(key) -> str:
+    """The code an authenticator app shows now, for a device or a base32 secret."""
+    from base64 import b32decode
+
+    from django_otp.oath import totp
+
+    secret = b32decode(key) if isinstance(key, str) else key.bin_key
+    return f"{totp(secret):06d}"
+
+
+def pass_second_factor(client, user) -> None:
+    """Mark the client's session as having proven the user's second factor, if their role needs one."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from review.two_factor import requires_second_factor
+
+    if not requires_second_factor(user):
+        return
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or totp_device(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()

@@ -1,6 +1,7 @@
 """A real browser: Playwright driving Debian's Chromium against the live test server."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, database_url, service_missing
+from tests.factories import totp_code, totp_device
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -99,3 +101,23 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+SECOND_STEP = re.compile(r".*/login/second-step/.*")
+
+
+def authenticator_for(username: str):
+    """An enrolled authenticator for a login whose role signs in with a second step, else None."""
+    from django.contrib.auth import get_user_model
+
+    from review.two_factor import requires_second_factor
+
+    user = get_user_model().objects.get(username=username)
+    return totp_device(user) if requires_second_factor(user) else None
+
+
+def second_step(page, device) -> None:
+    """After the password: the authenticator's code, typed into the focused field, as a person does."""
+    page.wait_for_url(SECOND_STEP)
+    page.keyboard.type(totp_code(device))
+    page.keyboard.press("Enter")

@@ -6,19 +6,22 @@ import pytest
 from dedupe.models import Asset, Candidate
 from review.models import Decision
 from review.services.groups import suggest_canonical
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import authenticator_for, screenshot, second_step
 from tests.factories import archive_rows, store_bytes, user_with_role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
 def sign_in_by_keyboard(page, site, username: str) -> None:
+    device = authenticator_for(username)
     page.goto(f"{site.url}/login/")
     page.focus("#id_username")
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type("pw-for-tests-only")
     page.keyboard.press("Enter")
+    if device is not None:
+        second_step(page, device)
     page.wait_for_url(f"{site.url}/")
 
 

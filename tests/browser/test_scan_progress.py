@@ -4,19 +4,20 @@ import pytest
 
 from dedupe.models import ScanRun
 from dedupe.scanning import scan_run_here
-from tests.browser.conftest import screenshot
-from tests.factories import archive_rows, user_with_role
+from tests.browser.conftest import screenshot, second_step
+from tests.factories import archive_rows, totp_device, user_with_role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
 def test_the_progress_bar_follows_the_scan_without_a_reload(site, page):
     archive_rows("building-permits")
-    user_with_role("adele", "administrator")
+    device = totp_device(user_with_role("adele", "administrator"))
     page.goto(f"{site.url}/login/")
     page.fill("#id_username", "adele")
     page.fill("#id_password", "pw-for-tests-only")
     page.keyboard.press("Enter")
+    second_step(page, device)
     page.wait_for_url(f"{site.url}/")
     page.evaluate("window.loadedOnce = true")  # gone if the page reloads
 

@@ -1,9 +1,11 @@
 """Signing in and finding a record's imagery, in Chromium."""
 
+import re
+
 import pytest
 
 from tests.browser.conftest import screenshot
-from tests.factories import archive_rows, user_with_role
+from tests.factories import archive_rows, totp_code, user_with_role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -18,6 +20,15 @@ def test_an_archivist_signs_in_and_opens_a_record(site, page):
     page.fill("#id_username", "ana")
     page.fill("#id_password", "pw-for-tests-only")
     page.keyboard.press("Enter")
+    # First sign-in of an archivist: enrol an authenticator from the secret shown, keep the codes.
+    page.wait_for_url(re.compile(r".*/login/second-step/enrol/.*"))
+    assert page.locator("img[src^='data:image/svg+xml']").evaluate("img => img.complete && img.naturalWidth > 0")
+    screenshot(page, "second-step-enrol")
+    page.fill("#id_token", totp_code(page.locator("#totp-secret").inner_text()))
+    page.keyboard.press("Enter")
+    page.locator("#recovery-codes").wait_for()
+    assert page.locator("#recovery-codes li").count() == 10
+    page.click("text=Continue")
     page.wait_for_url(f"{site.url}/")
     screenshot(page, "home")
     page.click("text=Building Permits")

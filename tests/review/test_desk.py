@@ -214,7 +214,7 @@ def test_an_auditor_sees_a_pair_but_cannot_decide(client, auditor):
     response = client.post(f"/candidates/{c.pk}/decide/", {"verdict": "different", "reason": "other", "seen": 0})
 
     assert "decide-form" not in page.split('<div class="view-tools"')[1]
-    assert response.status_code == 404
+    assert response.status_code == 403  # auditors are refused every POST
     assert not Decision.objects.exists()
 
 

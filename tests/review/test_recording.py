@@ -15,14 +15,14 @@ def events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("pk"))
 
 
-def test_signing_in_and_out_and_a_failed_sign_in_are_recorded(client, archivist):
+def test_signing_in_and_out_are_recorded_and_a_failed_sign_in_is_not(client, archivist):
     client.post("/login/", {"username": "archivist", "password": "wrong"})
     client.post("/login/", {"username": "archivist", "password": "pw-for-tests-only"})
     client.post("/logout/")
 
-    [failed] = events("auth.login_failed")
-    assert failed.actor_id is None and failed.after == {"username": "archivist"}
-    assert "wrong" not in str(failed.after) + failed.actor_name
+    # anyone can fail: failures are counted by django-axes, only a lockout is an event
+    # (tests/security/test_sign_in_throttling.py)
+    assert events("auth.login_failed") == []
     assert [(e.actor_name, e.actor_role) for e in events("auth.login")] == [("archivist", "archivist")]
     assert [e.actor_name for e in events("auth.logout")] == ["archivist"]
     assert all(e.request_id for e in events("auth.login") + events("auth.logout"))
