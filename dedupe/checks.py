@@ -45,7 +45,7 @@ def secret_key_weakness(key: str) -> str | None:
 def check_secret_key(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     if settings.DEBUG:
         return []
-    why = secret_key_weakness(settings.SECRET_KEY)
+    why = secret_key_weakness(settings.SECRET_KEY or "")
     if why is None:
         return []
     return [

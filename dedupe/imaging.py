@@ -15,13 +15,13 @@ import re
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import imagehash
 import numpy as np
 import pillow_heif
 import simplejpeg
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # The formats a photo may arrive in (HEIF: what tablets and phones upload, through pillow-heif).
 # Everything else, however well Pillow could read it, is "not a supported image".
@@ -93,7 +93,7 @@ def load_decoders() -> None:
     Image.init()
 
 
-def open_image(fp: BinaryIO) -> Image.Image:
+def open_image(fp: IO[bytes]) -> Image.Image:
     """Image.open for the allowed photo formats only: the one way this project opens a file."""
     load_decoders()
     return Image.open(fp, formats=ALLOWED_FORMATS)
@@ -121,7 +121,7 @@ def probe(fp: BinaryIO, *, max_pixels: int, max_decoded_bytes: int | None = None
             raise UnreadableImage(
                 f"decompression bomb refused: the header claims {size}, over the limit of {max_pixels:,}"
             ) from None
-        except Image.UnidentifiedImageError:
+        except UnidentifiedImageError:
             raise UnreadableImage(_not_an_image_reason(fp)) from None
         except (OSError, SyntaxError, ValueError) as exc:
             raise UnreadableImage(f"corrupt image header: {exc}") from None
@@ -199,7 +199,7 @@ def decode_upright(data: bytes, *, min_side: int, orientation: int | None) -> Im
         im = _decode_jpeg(data, min_side) if data[:3] == b"\xff\xd8\xff" else _decode_other(data, min_side)
     except UnreadableImage:
         raise
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise UnreadableImage(_not_an_image_reason(io.BytesIO(data))) from None
     except Image.DecompressionBombError as exc:
         raise UnreadableImage(f"decompression bomb refused: {exc}") from None

@@ -10,10 +10,12 @@ import csv
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -25,7 +27,7 @@ from django.utils import timezone
 from .attachments import attachment_change
 from .audit import audit_record
 from .inspection import aware
-from .manifest import RowRefused, printable, validated
+from .manifest import Row, RowRefused, printable, validated
 from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
 
 # Rows per transaction: big enough that commits are not the cost, small enough that a crash
@@ -37,17 +39,6 @@ MANIFEST_COLUMNS = ("path", "source", "record_id", "slot", "address", "captured_
 
 class ManifestError(ValueError):
     """The manifest itself cannot be read (not one of its rows)."""
-
-
-@dataclass(frozen=True)
-class Row:
-    number: int  # 1-based data row (the header is row 0), or the file's index in a folder
-    path: str
-    source: str
-    record_id: str
-    slot: str
-    address: str = ""
-    captured_at: str = ""
 
 
 @dataclass
@@ -121,7 +112,14 @@ def resolve_inside(root: Path, raw: str) -> Path:
 class Importer:
     """Runs rows through the import loop in batches, one transaction and one audit event each."""
 
-    def __init__(self, *, run: ImportRun, root: Path, actor=None, on_batch=None) -> None:
+    def __init__(
+        self,
+        *,
+        run: ImportRun,
+        root: Path,
+        actor: Any = None,
+        on_batch: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self.run = run
         self.root = root
         self.actor = actor
@@ -130,7 +128,7 @@ class Importer:
         self.on_batch = on_batch
         self.sources: dict[str, Source] = {}
 
-    def import_rows(self, rows: Iterator[Row], progress=None) -> None:
+    def import_rows(self, rows: Iterator[Row], progress: Callable[[int], object] | None = None) -> None:
         batch: list[Row] = []
         for row in rows:
             batch.append(row)
@@ -167,8 +165,8 @@ class Importer:
                 ImportProblem.objects.create(
                     run=self.run, row=row.number, path=printable(row.path), reason=outcome.reason, asset=outcome.asset
                 )
-        if self.on_batch and created:
-            transaction.on_commit(lambda: self.on_batch(created))
+        if self.on_batch is not None and created:
+            transaction.on_commit(partial(self.on_batch, created))
         ImportRun.objects.filter(pk=self.run.pk).update(
             rows_total=F("rows_total") + len(rows),
             unchanged=F("unchanged") + counts["unchanged"],
@@ -272,7 +270,8 @@ class Importer:
             return [change]
         slot = row.slot if attachment is None else self._free_slot(record, row.slot)
         if attachment is not None:
-            why += f" (slot {row.slot} already shows {attachment.asset.origin_path})"
+            shown = attachment.asset.origin_path if attachment.asset else "nothing"
+            why += f" (slot {row.slot} already shows {shown})"
         attachment = Attachment.objects.create(record=record, slot=slot, asset=asset, state=state, reason=why)
         return [(attachment, None, asset, "", state, why)]
 

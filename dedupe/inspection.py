@@ -5,8 +5,7 @@ twice or concurrently: only assets still pending are written, under a row lock.
 """
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from django.conf import settings
@@ -18,16 +17,9 @@ from django.utils import timezone
 from . import sandbox
 from .attachments import attachment_change
 from .audit import audit_record
-from .models import Asset, Attachment, Fingerprint, ImportProblem
+from .models import Asset, Attachment, AuditEvent, Fingerprint, ImportProblem
 
 FINGERPRINT_FIELDS = ["phash", "dhash", "phash_zoom", "phash256", "phash256_zoom"]
-
-
-@dataclass(frozen=True)
-class Inspected:
-    asset_id: int
-    result: sandbox.Inspection | None
-    problem: str = ""
 
 
 def decoder() -> sandbox.Sandbox:
@@ -43,7 +35,7 @@ def header_limits() -> sandbox.Limits:
     )
 
 
-def stored_bytes(assets: Sequence[Asset]) -> tuple[list[tuple[int, bytes]], dict[int, str]]:
+def stored_bytes(assets: Iterable[Asset]) -> tuple[list[tuple[int, bytes]], dict[int, str]]:
     """Each asset's stored bytes, and the reason for those that cannot be read."""
     items, problems = [], {}
     for asset in assets:
@@ -55,85 +47,90 @@ def stored_bytes(assets: Sequence[Asset]) -> tuple[list[tuple[int, bytes]], dict
     return items, problems
 
 
-def inspect_many(assets: Sequence[Asset]) -> list[Inspected]:
-    """Read headers, decode and fingerprint in the sandbox; I/O and pixels only, no database writes."""
-    items, problems = stored_bytes(assets)
+def inspect_many(assets: Sequence[Asset]) -> tuple[dict[int, sandbox.Inspection], dict[int, str]]:
+    """Read headers, decode and fingerprint in the sandbox: what was read, and why the rest was not.
+
+    I/O and pixels only, no database writes.
+    """
+    items, unreadable = stored_bytes(assets)
     answers = decoder().inspect(
         items,
         limits=header_limits(),
         min_side=settings.DEDUPE_DECODE_SIDE,
         thumbnail_side=settings.DEDUPE_THUMBNAIL_SIZE,
     )
-    results = [Inspected(asset_id, None, reason) for asset_id, reason in problems.items()]
+    readable = {}
     for asset_id, answer in answers.items():
         if isinstance(answer, sandbox.Failure):
-            results.append(Inspected(asset_id, None, answer.reason))
+            unreadable[asset_id] = answer.reason
         else:
-            results.append(Inspected(asset_id, answer))
-    return results
+            readable[asset_id] = answer
+    return readable, unreadable
 
 
 def assets_inspect(asset_ids: Sequence[int]) -> int:
     """Inspect the pending assets among `asset_ids`; returns how many this call settled."""
     pending = list(Asset.objects.filter(pk__in=asset_ids, inspection=Asset.Inspection.PENDING))
-    results = inspect_many(pending)
-    thumbnails = {r.asset_id: _save_thumbnail(r) for r in results if r.result is not None}
+    readable, unreadable = inspect_many(pending)
+    thumbnails = {asset_id: _save_thumbnail(asset_id, result) for asset_id, result in readable.items()}
     with transaction.atomic():
         still_pending = {
             a.pk: a
             for a in Asset.objects.select_for_update().filter(
-                pk__in=[r.asset_id for r in results], inspection=Asset.Inspection.PENDING
+                pk__in=[*readable, *unreadable], inspection=Asset.Inspection.PENDING
             )
         }
-        results = [r for r in results if r.asset_id in still_pending]
-        if not results:
+        readable = {k: v for k, v in readable.items() if k in still_pending}
+        unreadable = {k: v for k, v in unreadable.items() if k in still_pending}
+        if not still_pending:
             return 0
-        _write_readable([r for r in results if r.result], still_pending, thumbnails)
-        unreadable = [r for r in results if not r.result]
+        _write_readable(readable, still_pending, thumbnails)
         event = audit_record(
             action="asset.inspect",
             actor_name="system:inspect",
-            subjects=[("asset", r.asset_id) for r in results],
+            subjects=[("asset", asset_id) for asset_id in sorted(still_pending)],
             after={
-                "readable": len(results) - len(unreadable),
-                "unreadable": [{"asset": r.asset_id, "reason": r.problem} for r in unreadable],
+                "readable": len(readable),
+                "unreadable": [{"asset": asset_id, "reason": reason} for asset_id, reason in unreadable.items()],
             },
         )
-        for r in unreadable:
-            _mark_unreadable(still_pending[r.asset_id], r.problem, event)
-    return len(results)
+        for asset_id, reason in unreadable.items():
+            _mark_unreadable(still_pending[asset_id], reason, event)
+    return len(still_pending)
 
 
-def _save_thumbnail(result: Inspected) -> str:
-    name = f"thumbnails/{result.asset_id % 1000:03d}/{result.asset_id}.webp"
+def _save_thumbnail(asset_id: int, result: sandbox.Inspection) -> str:
+    name = f"thumbnails/{asset_id % 1000:03d}/{asset_id}.webp"
     if default_storage.exists(name):  # a retried chunk: same asset, same thumbnail
         default_storage.delete(name)
-    return default_storage.save(name, ContentFile(result.result.prints.thumbnail))
+    return default_storage.save(name, ContentFile(result.prints.thumbnail))
 
 
-def _write_readable(results: list[Inspected], assets: dict[int, Asset], thumbnails: dict[int, str]) -> None:
-    for r in results:
-        asset, probe = assets[r.asset_id], r.result.probe
+def _write_readable(
+    results: dict[int, sandbox.Inspection], assets: dict[int, Asset], thumbnails: dict[int, str]
+) -> None:
+    for asset_id, result in results.items():
+        asset, probe = assets[asset_id], result.probe
         asset.inspection = Asset.Inspection.READABLE
-        asset.thumbnail_name = thumbnails[r.asset_id]
+        asset.thumbnail_name = thumbnails[asset_id]
         asset.format, asset.width, asset.height = probe.format, probe.width, probe.height
         asset.exif_orientation = probe.orientation
         asset.exif_captured_at = aware(probe.captured_at)
     Asset.objects.bulk_update(
-        [assets[r.asset_id] for r in results],
+        [assets[asset_id] for asset_id in results],
         ["inspection", "thumbnail_name", "format", "width", "height", "exif_orientation", "exif_captured_at"],
     )
     Fingerprint.objects.bulk_create(
         [
             Fingerprint(
-                asset_id=r.asset_id,
-                phash=r.result.prints.phash,
-                dhash=r.result.prints.dhash,
-                phash_zoom=r.result.prints.phash_zoom,
-                phash256=r.result.prints.phash256,
-                phash256_zoom=r.result.prints.phash256_zoom,
+                asset_id=asset_id,
+                phash=result.prints.phash,
+                dhash=result.prints.dhash,
+                phash_zoom=result.prints.phash_zoom,
+                phash256=result.prints.phash256,
+                phash256_zoom=result.prints.phash256_zoom,
             )
-            for r in results
+            for asset_id, result in results.items()
         ],
         update_conflicts=True,
         unique_fields=["asset"],
@@ -141,7 +138,7 @@ def _write_readable(results: list[Inspected], assets: dict[int, Asset], thumbnai
     )
 
 
-def _mark_unreadable(asset: Asset, problem: str, event) -> None:
+def _mark_unreadable(asset: Asset, problem: str, event: AuditEvent) -> None:
     """An unreadable asset keeps its bytes; the placeholders showing it become stripped."""
     Asset.objects.filter(pk=asset.pk).update(inspection=Asset.Inspection.UNREADABLE, unreadable_reason=problem)
     shown = Attachment.objects.select_for_update().filter(

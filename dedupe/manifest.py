@@ -8,8 +8,7 @@ reason, one row failure, never a failed batch (a NUL byte aborts a PostgreSQL tr
 
 import re
 import unicodedata
-from dataclasses import replace
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, replace
 
 from django.utils.text import slugify
 
@@ -24,19 +23,20 @@ class RowRefused(ValueError):
     """The row cannot be imported; the message names the field and the reason, for a person."""
 
 
-class RowFields(Protocol):
+@dataclass(frozen=True)
+class Row:
+    """One file to import, as a manifest or a folder walk names it; every field as text."""
+
+    number: int  # 1-based data row (the header is row 0), or the file's index in a folder
     path: str
     source: str
     record_id: str
     slot: str
-    address: str
-    captured_at: str
+    address: str = ""
+    captured_at: str = ""
 
 
-R = TypeVar("R", bound=RowFields)
-
-
-def validated(row: R) -> R:
+def validated(row: Row) -> Row:
     """The row with its source as a slug, or RowRefused naming the first field that is not acceptable."""
     for name, limit in MAX_LENGTH.items():
         value = getattr(row, name)

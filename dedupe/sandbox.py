@@ -29,10 +29,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from PIL import Image
 
@@ -169,6 +170,7 @@ def _answer(request: dict, payloads: list[bytes], out: BinaryIO) -> None:
     enter_sandbox(memory_bytes=request["memory_bytes"], cpu_seconds=request["cpu_seconds"] * len(payloads))
     for (item_id, _), data in zip(request["items"], payloads, strict=True):
         _item_cpu(request["cpu_seconds"])
+        answer: dict[str, Any]
         try:
             answer = {"ok": OPERATIONS[request["op"]](data, **request["params"])}
         except imaging.UnreadableImage as exc:
@@ -204,7 +206,7 @@ def _pixels(data: bytes, *, max_pixels: int, max_decoded_bytes: int) -> dict:
     return {"sha256": hashlib.sha256(im.tobytes()).hexdigest()}
 
 
-OPERATIONS = {"inspect": _inspect, "pixels": _pixels}
+OPERATIONS: dict[str, Callable[..., dict]] = {"inspect": _inspect, "pixels": _pixels}
 
 
 def _mib(request: dict) -> str:
@@ -262,6 +264,8 @@ class Sandbox:
         Raises SandboxBroken when the decoder process itself is gone: that is not the file's doing.
         """
         process = self._started()
+        stdin, stdout = process.stdin, process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes, see _started
         request = {
             "op": op,
             "items": [[item_id, len(data)] for item_id, data in items],
@@ -272,16 +276,16 @@ class Sandbox:
         }
         answers: dict[int, Any] = {}
         try:
-            process.stdin.write(json.dumps(request).encode() + b"\n")
+            stdin.write(json.dumps(request).encode() + b"\n")
             for _, data in items:
-                process.stdin.write(data)
-            process.stdin.flush()
+                stdin.write(data)
+            stdin.flush()
             for item_id, _ in items:
-                line = self._line(process)
+                line = _line(stdout)
                 if "end" in line:
                     return answers, _stopped_reason(line["end"], self.cpu_seconds)
                 answers[item_id] = _checked(op, item_id, line)
-            end = self._line(process)
+            end = _line(stdout)
         except (OSError, EOFError) as exc:
             self.close()
             raise SandboxBroken(f"the decoder process is gone ({exc or type(exc).__name__})") from None
@@ -290,17 +294,6 @@ class Sandbox:
         if end != {"end": "ok"}:
             return answers, _stopped_reason(str(end.get("end")), self.cpu_seconds)
         return answers, None
-
-    def _line(self, process: subprocess.Popen) -> dict:
-        line = process.stdout.readline(MAX_LINE + 1)
-        if not line:
-            raise EOFError("no answer")
-        if not line.endswith(b"\n"):
-            raise ValueError("an answer longer than allowed")
-        value = json.loads(line)
-        if not isinstance(value, dict):
-            raise ValueError("an answer that is not an object")
-        return value
 
     def _started(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
@@ -316,6 +309,18 @@ class Sandbox:
                 env=env,
             )
         return self._process
+
+
+def _line(stdout: IO[bytes]) -> dict:
+    line = stdout.readline(MAX_LINE + 1)
+    if not line:
+        raise EOFError("no answer")
+    if not line.endswith(b"\n"):
+        raise ValueError("an answer longer than allowed")
+    value = json.loads(line)
+    if not isinstance(value, dict):
+        raise ValueError("an answer that is not an object")
+    return value
 
 
 def _stopped_reason(end: str, cpu_seconds: float) -> str:

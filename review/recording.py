@@ -51,8 +51,6 @@ def signed_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
         _write(action="auth.logout", actor=user, subjects=[("user", user.pk)])
 
 
-
-
 def source_before(sender: Any, instance: Source, **kwargs: Any) -> None:
     old = Source.objects.filter(pk=instance.pk).values(*SOURCE_FIELDS).first() if instance.pk else None
     instance._audit_before = old

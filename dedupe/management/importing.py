@@ -8,8 +8,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from dedupe.ingest import Importer, Row, import_finish, import_start
+from dedupe.ingest import Importer, import_finish, import_start
 from dedupe.inspection import wait_for_inspection
+from dedupe.manifest import Row
 from dedupe.models import Asset
 from dedupe.workers import inspect_assets, inspect_queue, workers_available
 

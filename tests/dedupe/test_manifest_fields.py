@@ -6,7 +6,7 @@ and record pages answer 500; a NUL byte aborted the whole batch on PostgreSQL.
 
 import pytest
 
-from dedupe.manifest import RowRefused, printable, validated
+from dedupe.manifest import Row, RowRefused, printable, validated
 from dedupe.models import Asset, ImportProblem, Record, Source
 from tests.dedupe.test_import import run_import
 from tests.factories import jpeg_bytes, photo, user_with_role, write_manifest
@@ -76,6 +76,5 @@ def test_a_byte_that_is_not_utf8_fails_its_row_only(tmp_path):
 def test_printable_spells_out_what_would_hide_or_reorder_text():
     assert printable("a\x00b\u202ec\td") == "a\\x00b\\u202ec\\td"
     assert printable("Ærø Street 5") == "Ærø Street 5"  # letters outside ASCII are not suspect
-    fields = {"path": "a", "source": "s", "record_id": "r", "slot": "1", "address": "\x7f", "captured_at": ""}
     with pytest.raises(RowRefused, match="address holds a control character"):
-        validated(type("Row", (), fields)())
+        validated(Row(number=1, path="a", source="s", record_id="r", slot="1", address="\x7f"))
