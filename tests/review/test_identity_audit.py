@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.management.commands import changepassword
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from dedupe.models import AuditEvent
 from tests.factories import user_with_role
@@ -310,7 +311,8 @@ def test_signing_in_and_unchanged_saves_write_no_identity_event(client, archivis
     identity = ("user.create", "user.change", "user.password", "user.roles", "user.delete")
     before = AuditEvent.objects.filter(action__in=identity).count()
 
-    assert client.login(username="archivist", password="pw-for-tests-only")  # updates last_login
+    # updates last_login; django-axes needs the request
+    assert client.login(request=RequestFactory().get("/login/"), username="archivist", password="pw-for-tests-only")
     archivist.refresh_from_db()
     archivist.save()
     archivist.last_name = "Lovelace"
@@ -329,7 +331,7 @@ def test_a_hash_upgraded_at_sign_in_is_not_a_password_change(client, settings):
         "django.contrib.auth.hashers.MD5PasswordHasher",
     ]
 
-    assert client.login(username="legacy", password="pw-for-tests-only")
+    assert client.login(request=RequestFactory().get("/login/"), username="legacy", password="pw-for-tests-only")
 
     person.refresh_from_db()
     assert person.password.startswith("pbkdf2_sha256$")  # Django did upgrade it
