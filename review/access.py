@@ -4,27 +4,24 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 
-from dedupe.audit import audit_record, role_of
+from dedupe.audit import audit_record
 from dedupe.models import Asset, Candidate, Record, Source
-
-# Roles that see every source; a caseworker sees only assigned ones, anyone else none.
-ALL_SOURCES = {"administrator", "archivist", "auditor"}
+from dedupe.roles import Capability, can
 
 
 def visible_sources(user) -> QuerySet[Source]:
     if not user.is_authenticated:
         return Source.objects.none()
-    role = role_of(user)
-    if role in ALL_SOURCES:
+    if can(user, Capability.SEE_ALL_SOURCES):
         return Source.objects.all()
-    if role == "caseworker":
+    if can(user, Capability.SEE_ASSIGNED_SOURCES):
         return Source.objects.filter(assignments__user=user)
     return Source.objects.none()
 
 
 def visible_candidates(user) -> QuerySet[Candidate]:
     """Pairs whose two images both come from sources the person may see."""
-    if role_of(user) in ALL_SOURCES:
+    if can(user, Capability.SEE_ALL_SOURCES):
         return Candidate.objects.all()  # no join to filter by: the desk's queue stays on its index
     sources = visible_sources(user)
     return Candidate.objects.filter(asset_a__source__in=sources, asset_b__source__in=sources)
@@ -56,8 +53,9 @@ def asset_for(user, pk: int) -> Asset:
         raise Http404("No such image.") from None
 
 
-def require_role(user, *roles: str) -> None:
-    if role_of(user) not in roles:
+def require(user, capability: Capability) -> None:
+    """A person without the capability is told the page does not exist (no difference shown)."""
+    if not can(user, capability):
         raise Http404("Not here.")
 
 

@@ -16,20 +16,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dedupe.audit import role_of
 from dedupe.models import Attachment, Record
+from dedupe.roles import Capability, can
 
-from .access import asset_for, record_for, require_role, visible_candidates, visible_sources
+from .access import asset_for, record_for, require, visible_candidates, visible_sources
 from .models import Decision, Merge, Purge
 from .paging import record_page
 from .services.decisions import DecisionRefused
 from .services.groups import ExactPlan, exact_groups_apply, exact_groups_plan
 from .services.mergemap import merge_map_csv_lines, merge_map_json_chunks
-from .services.placeholders import RESTORERS, RestoreRefused, attachment_restore, records_missing_imagery
+from .services.placeholders import RestoreRefused, attachment_restore, records_missing_imagery
 from .services.storage import storage_figures
 
-EXPORTERS = ("administrator", "archivist")
-APPROVERS = ("administrator", "archivist")
 # A shown plan is signed into its form; applying an older one than this is refused.
 PLAN_MAX_AGE = 3600
 
@@ -100,7 +98,7 @@ def attachment_restore_view(request: HttpRequest, pk: int) -> HttpResponse:
     if attachment is None:
         raise Http404("No such attachment.")
     record = record_for(request.user, attachment.record_id)  # 404 outside the person's sources
-    require_role(request.user, *RESTORERS)
+    require(request.user, Capability.RESTORE)
     asset_id = request.POST.get("asset", "")
     if not asset_id.isdigit():
         messages.error(request, "Choose the image to restore.")
@@ -124,10 +122,10 @@ def attachment_restore_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def storage(request: HttpRequest) -> HttpResponse:
     """Bytes active, quarantined and reclaimed per source, reclamation over time, and what is pending."""
-    require_role(request.user, "administrator", "archivist", "auditor", "caseworker")
+    require(request.user, Capability.SEE_STORAGE)
     within = (
         None
-        if role_of(request.user) != "caseworker"
+        if can(request.user, Capability.SEE_ALL_SOURCES)
         else set(visible_sources(request.user).values_list("pk", flat=True))
     )
     figures = storage_figures(within=within)
@@ -160,7 +158,7 @@ def _chart(per_day: list[tuple[date, int]]) -> dict:
 @login_required
 def merge_map(request: HttpRequest) -> HttpResponse:
     """The merge map form; with `format`, the CSV or JSON file itself, streamed."""
-    require_role(request.user, *EXPORTERS)
+    require(request.user, Capability.EXPORT_MERGE_MAP)
     form_format = request.GET.get("format")
     sources = visible_sources(request.user).order_by("slug")
     if form_format is None:
@@ -203,7 +201,7 @@ def exact_groups(request: HttpRequest) -> HttpResponse:
     The form carries the shown plan, signed: what is applied is exactly what the archivist saw,
     and each group is re-checked (a group changed since is skipped and reported, not applied).
     """
-    require_role(request.user, *APPROVERS)
+    require(request.user, Capability.APPROVE_EXACT)
     if request.method == "POST":
         try:
             shown = signing.loads(request.POST.get("plan", ""), salt="exact-plan", max_age=PLAN_MAX_AGE)

@@ -31,11 +31,11 @@ from django.views.decorators.http import require_GET
 
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Candidate, Record, Source
+from dedupe.roles import Capability
 
-from .access import asset_for, record_for, require_role
+from .access import asset_for, record_for, require
 from .models import Decision
 
-READERS = ("auditor", "administrator")
 PAGE_SIZE = 50
 # Events per database round trip while exporting; with their subjects about 2 kB each, so a
 # chunk holds a few megabytes whatever the size of the export.
@@ -226,7 +226,7 @@ def _events_page(
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     """The whole log, newest first, narrowed by any of the filters."""
-    require_role(request.user, *READERS)
+    require(request.user, Capability.READ_AUDIT)
     return _events_page(request, "audit/log.html", {})
 
 
@@ -235,7 +235,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 def audit_event(request: HttpRequest, pk: int) -> HttpResponse:
     """One event: before and after, what it concerns, where it came from, and for a decision
     the evidence as the reviewer saw it (recorded with the event) beside the pair's thumbnails."""
-    require_role(request.user, *READERS)
+    require(request.user, Capability.READ_AUDIT)
     event = get_object_or_404(AuditEvent.objects.prefetch_related("subjects"), pk=pk)
     subjects = [_subject_link(s.kind, s.object_id) for s in event.subjects.all()]
     ids = defaultdict(list)
@@ -283,7 +283,7 @@ def _pretty(value: Any) -> str:
 @login_required
 def audit_timeline_record(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything that happened to one record and its placeholders."""
-    require_role(request.user, *READERS)
+    require(request.user, Capability.READ_AUDIT)
     record = record_for(request.user, pk)
     context = {"heading": f"Record {record.external_id}", "record": record, "kind": "record"}
     return _events_page(request, "audit/timeline.html", context, record_pk=record.pk, record="")
@@ -293,7 +293,7 @@ def audit_timeline_record(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def audit_timeline_asset(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything that happened to one image: import, inspection, candidates, decisions, merges, purge."""
-    require_role(request.user, *READERS)
+    require(request.user, Capability.READ_AUDIT)
     asset = asset_for(request.user, pk)
     context = {"heading": f"Image {asset.pk}", "asset": asset, "kind": "asset"}
     return _events_page(request, "audit/timeline.html", context, asset=asset.pk)
@@ -304,7 +304,7 @@ def audit_timeline_asset(request: HttpRequest, pk: int) -> HttpResponse:
 def audit_timeline_user(request: HttpRequest, actor_id: int) -> HttpResponse:
     """What one person did over a date range (the last 7 days unless asked), with the time spent
     on each decision: the gap since that person's previous event, whatever it was, when under an hour."""
-    require_role(request.user, *READERS)
+    require(request.user, Capability.READ_AUDIT)
     today = timezone.localdate()
     defaults = {"from": (today - timedelta(days=USER_DAYS - 1)).isoformat(), "to": today.isoformat()}
     previous = AuditEvent.objects.filter(actor_id=OuterRef("actor_id"), pk__lt=OuterRef("pk")).order_by("-pk")
@@ -330,7 +330,7 @@ def time_spent(event: AuditEvent) -> timedelta | None:
 @login_required
 def audit_figures(request: HttpRequest) -> HttpResponse:
     """Decisions per day by kind, and reversals per person, over a date range (30 days unless asked)."""
-    require_role(request.user, *READERS)
+    require(request.user, Capability.READ_AUDIT)
     today = timezone.localdate()
     defaults = {"from": (today - timedelta(days=FIGURE_DAYS - 1)).isoformat(), "to": today.isoformat()}
     try:
@@ -391,7 +391,7 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
     It holds the events written before its own event, oldest first (chain order), so it is
     exactly the log as it stood when asked, however long the download takes.
     """
-    require_role(request.user, *READERS)
+    require(request.user, Capability.READ_AUDIT)
     try:
         filters = AuditFilters.from_query(request.GET)
     except BadFilter as bad:

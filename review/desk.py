@@ -21,14 +21,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image, ImageChops, ImageOps
 
-from dedupe.audit import audit_record, role_of
+from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment, Candidate
+from dedupe.roles import GRANTS, Capability, can
 
 from .access import asset_for, audit_image_view, private_image, visible_candidates, visible_sources
 from .models import Decision, ReviewAssignment
 from .services.decisions import (
-    APPROVERS,
-    DECIDERS,
     AlreadyDecided,
     DecisionRefused,
     decide_candidate,
@@ -135,22 +134,23 @@ def queue(request: HttpRequest) -> HttpResponse:
             "sources": visible_sources(request.user).order_by("name"),
             "kinds": Candidate.Kind.choices,
             "first": page[0] if page else None,
-            "can_assign": role_of(request.user) in APPROVERS,
-            "reviewers": reviewers() if role_of(request.user) in APPROVERS else [],
+            "can_assign": can(request.user, Capability.APPROVE),
+            "reviewers": reviewers() if can(request.user, Capability.APPROVE) else [],
         },
     )
 
 
 def reviewers() -> QuerySet:
     """People who may decide: the choices when handing out pairs."""
-    return get_user_model().objects.filter(is_active=True, groups__name__in=DECIDERS).distinct().order_by("username")
+    deciders = get_user_model().objects.filter(is_active=True, groups__name__in=GRANTS[Capability.DECIDE])
+    return deciders.distinct().order_by("username")
 
 
 @require_POST
 @login_required
 def queue_assign(request: HttpRequest) -> HttpResponse:
     """Hand the ticked pairs to one reviewer (or take them back); pairs the reviewer may not see are refused."""
-    if role_of(request.user) not in APPROVERS:
+    if not can(request.user, Capability.APPROVE):
         raise Http404("Not here.")
     ids = [int(pk) for pk in request.POST.getlist("candidate") if pk.isdigit()]
     name = request.POST.get("reviewer", "")
@@ -288,7 +288,7 @@ def _desk_context(request: HttpRequest, candidate: Candidate, error: str = "") -
         "recent": recent,
         "next": nxt,
         "reasons": Decision.Reason.choices,
-        "can_decide": role_of(request.user) in DECIDERS,
+        "can_decide": can(request.user, Capability.DECIDE),
         "error": error,
         "evidence": sorted(candidate.evidence.items()),
     }
@@ -339,7 +339,7 @@ def candidate_decide(request: HttpRequest, pk: int) -> HttpResponse:
         skipped = [p for p in request.session.get("skipped", []) if p != pk][-MAX_SKIPPED + 1 :]
         request.session["skipped"] = [*skipped, pk]
         return _show_next(request, candidate)
-    if role_of(request.user) not in DECIDERS:
+    if not can(request.user, Capability.DECIDE):
         raise Http404("Not here.")
     seen = _int(request.POST.get("seen"))
     if seen is None:
@@ -367,7 +367,7 @@ def candidate_decide(request: HttpRequest, pk: int) -> HttpResponse:
 def decision_undo(request: HttpRequest, pk: int) -> HttpResponse:
     """Reverse one of my recent decisions (the unmerge runs) and reopen its pair for a new decision."""
     decision = Decision.objects.filter(pk=pk, decided_by=request.user).first()
-    if decision is None or role_of(request.user) not in DECIDERS:
+    if decision is None or not can(request.user, Capability.DECIDE):
         raise Http404("No such decision of yours.")
     candidate = candidate_for(request.user, decision.candidate_id)
     try:

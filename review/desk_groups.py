@@ -11,12 +11,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from dedupe.audit import role_of
 from dedupe.models import Asset, Attachment, Candidate, CandidateGroup
+from dedupe.roles import Capability, can
 
 from .access import visible_sources
 from .models import Decision
-from .services.decisions import APPROVERS, DECIDERS, DecisionRefused, decision_approve, decision_reject
+from .services.decisions import DecisionRefused, decision_approve, decision_reject
 from .services.groups import decide_group, group_members, suggest_canonical
 
 MAX_SHOWN = 60
@@ -54,7 +54,7 @@ def group_review(request: HttpRequest, pk: int) -> HttpResponse:
             "seen": ",".join(str(a.pk) for a in assets),
             "keep": keep,
             "why": why,
-            "can_decide": role_of(request.user) in DECIDERS,
+            "can_decide": can(request.user, Capability.DECIDE),
             "pairs": Candidate.objects.filter(group=group, status=Candidate.Status.OPEN).count(),
         },
     )
@@ -65,7 +65,7 @@ def group_review(request: HttpRequest, pk: int) -> HttpResponse:
 def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Everyone not excluded is the same photograph as the kept one."""
     group, _ = group_for(request.user, pk)
-    if role_of(request.user) not in DECIDERS:
+    if not can(request.user, Capability.DECIDE):
         raise Http404("Not here.")
     try:
         seen = {int(x) for x in request.POST.get("seen", "").split(",") if x}
@@ -96,7 +96,7 @@ def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def proposals(request: HttpRequest) -> HttpResponse:
     """Caseworkers' "same" on sensitive sources, waiting for a second person."""
-    if role_of(request.user) not in APPROVERS:
+    if not can(request.user, Capability.APPROVE):
         raise Http404("Not here.")
     sources = visible_sources(request.user)
     waiting = (
@@ -111,7 +111,7 @@ def proposals(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def proposal_answer(request: HttpRequest, pk: int) -> HttpResponse:
-    if role_of(request.user) not in APPROVERS:
+    if not can(request.user, Capability.APPROVE):
         raise Http404("Not here.")
     decision = Decision.objects.filter(pk=pk, status=Decision.Status.PROPOSED).first()
     if decision is None:

@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
 
-from dedupe.audit import audit_record, role_of
+from dedupe.audit import audit_record
 from dedupe.models import Source
+from dedupe.roles import role_forget, role_of
 
 from .models import KeeperPolicy, LegalHold, SourceAssignment
 
@@ -61,6 +62,7 @@ def roles_changed(sender: Any, instance: Any, action: str, pk_set: set | None, *
     """A person's roles (groups) changed: who, which roles before and after."""
     if action not in ("post_add", "post_remove", "post_clear") or not hasattr(instance, "get_username"):
         return
+    role_forget(instance)
     names = sorted(instance.groups.values_list("name", flat=True))
     _write(
         action="user.roles",

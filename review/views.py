@@ -7,8 +7,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from dedupe.audit import role_of
 from dedupe.models import Asset, Attachment, Candidate, ImportRun, ScanRun
+from dedupe.roles import Capability, can
 from dedupe.scanning import scan_start
 
 from .access import (
@@ -16,7 +16,7 @@ from .access import (
     audit_image_view,
     private_image,
     record_for,
-    require_role,
+    require,
     source_for,
     visible_candidates,
     visible_sources,
@@ -24,8 +24,6 @@ from .access import (
 from .archive_views import missing_for
 from .models import Decision, Purge
 from .paging import record_page
-from .services.decisions import APPROVERS, DECIDERS
-from .services.placeholders import RESTORERS
 
 
 @require_GET
@@ -40,12 +38,12 @@ def home(request: HttpRequest) -> HttpResponse:
         state: assets.filter(state=state).aggregate(n=Count("pk"), bytes=Sum("byte_size"))
         for state in (Asset.State.ACTIVE, Asset.State.QUARANTINED)
     }
-    role = role_of(request.user)
     visible = visible_sources(request.user)
     pairs = visible_candidates(request.user).filter(status=Candidate.Status.OPEN)
+    proposals = Decision.objects.filter(status=Decision.Status.PROPOSED)
     waiting = {
-        "pairs": pairs.count() if role in DECIDERS else 0,
-        "proposals": Decision.objects.filter(status=Decision.Status.PROPOSED).count() if role in APPROVERS else 0,
+        "pairs": pairs.count() if can(request.user, Capability.DECIDE) else 0,
+        "proposals": proposals.count() if can(request.user, Capability.APPROVE) else 0,
         "reclaimed": Purge.objects.filter(source__in=visible).aggregate(bytes=Sum("byte_size"))["bytes"] or 0,
         "missing": sum(source.missing for source in sources),
     }
@@ -56,9 +54,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "sources": sources,
             "storage": storage,
             "waiting": waiting,
-            "imports": ImportRun.objects.all()[:5] if role in ("administrator", "archivist") else [],
+            "imports": ImportRun.objects.all()[:5] if can(request.user, Capability.SEE_IMPORTS) else [],
             "scan": ScanRun.objects.first(),
-            "can_scan": role == "administrator",
+            "can_scan": can(request.user, Capability.SCAN),
         },
     )
 
@@ -67,7 +65,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def scan_create(request: HttpRequest) -> HttpResponse:
     """The administrator's scan button; pressing it while a scan runs joins that scan."""
-    require_role(request.user, "administrator")
+    require(request.user, Capability.SCAN)
     scan, _ = scan_start(started_by=request.user.get_username(), actor=request.user)
     if not request.htmx:
         return redirect("review:home")
@@ -79,7 +77,7 @@ def scan_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def scan_progress(request: HttpRequest) -> HttpResponse:
     """The progress panel alone, polled by htmx while a scan runs (it stops polling when done)."""
-    context = {"scan": ScanRun.objects.first(), "can_scan": role_of(request.user) == "administrator"}
+    context = {"scan": ScanRun.objects.first(), "can_scan": can(request.user, Capability.SCAN)}
     return render(request, "review/home.html#scan-progress", context)
 
 
@@ -121,7 +119,7 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "candidates": candidates,
         "decisions": decisions,
         "suggestions": missing_for(request.user, record),
-        "can_restore": role_of(request.user) in RESTORERS,
+        "can_restore": can(request.user, Capability.RESTORE),
     }
     return render(request, "review/record_detail.html", context)
 
@@ -139,6 +137,6 @@ def asset_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
 @require_GET
 @login_required
 def import_run(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request.user, "administrator", "archivist")
+    require(request.user, Capability.SEE_IMPORTS)
     run = get_object_or_404(ImportRun, pk=pk)
     return render(request, "review/import_run.html", {"run": run, "problems": run.problems.all()[:1000]})

@@ -12,15 +12,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dedupe.attachments import attachment_change
-from dedupe.audit import audit_record, role_of
+from dedupe.audit import audit_record
 from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Attachment, Candidate, Source
+from dedupe.roles import Capability, can
 
 from ..models import Decision, Merge
 from .merges import MergeRefused, canonical_of, merge_onto, unmerge
 
-APPROVERS = ("archivist", "administrator")
-DECIDERS = ("archivist", "administrator", "caseworker")
 LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
 
 
@@ -47,9 +46,9 @@ def last_decision_id(candidate_id: int) -> int:
 
 
 def needs_approval(actor, assets: Iterable[Asset]) -> bool:
-    """Four eyes: a caseworker's "same" touching a sensitive source is only a proposal."""
+    """Four eyes: "same" touching a sensitive source, from someone who may not approve, is only a proposal."""
     sensitive = any(a.source.sensitivity == Source.Sensitivity.SENSITIVE for a in assets)
-    return sensitive and role_of(actor) == "caseworker"
+    return sensitive and not can(actor, Capability.APPROVE)
 
 
 def decide_candidate(
@@ -64,7 +63,7 @@ def decide_candidate(
     note: str = "",
 ) -> Decision:
     """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`."""
-    require_roles(actor, DECIDERS)
+    require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
         candidate = _lock_open(candidate_id, seen)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
@@ -180,7 +179,7 @@ def record_decision(decision: Decision, action: str, actor=None) -> None:
 
 def decision_approve(*, decision_id: int, actor) -> Decision:
     """The second pair of eyes: an archivist applies a caseworker's proposal."""
-    require_roles(actor, APPROVERS)
+    require_capability(actor, Capability.APPROVE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
@@ -198,7 +197,7 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
 
 
 def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
-    require_roles(actor, APPROVERS)
+    require_capability(actor, Capability.APPROVE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
@@ -211,7 +210,8 @@ def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
 
 def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
     """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why."""
-    require_roles(actor, APPROVERS if role_of(actor) != "caseworker" else DECIDERS)
+    # Whoever may decide may reverse (the desk offers each person only their own decisions).
+    require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate").get(pk=decision_id)
         if decision.status != Decision.Status.APPLIED:
@@ -256,6 +256,6 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
     attachment_change(attachment, was, now, "detached", "attached", attachment.reason, audit_event=event)
 
 
-def require_roles(actor, roles: tuple[str, ...]) -> None:
-    if role_of(actor) not in roles:
+def require_capability(actor, capability: Capability) -> None:
+    if not can(actor, capability):
         raise DecisionRefused("your role may not do this")

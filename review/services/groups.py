@@ -7,17 +7,16 @@ from django.db import transaction
 
 from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Attachment, Candidate, CandidateGroup
+from dedupe.roles import Capability
 
 from ..keeper import Copy, suggest
 from ..models import Decision, KeeperPolicy
 from .decisions import (
-    APPROVERS,
-    DECIDERS,
     AlreadyDecided,
     DecisionRefused,
     needs_approval,
     record_decision,
-    require_roles,
+    require_capability,
     save_decision,
 )
 from .merges import MergeRefused, merge_onto
@@ -48,7 +47,7 @@ def decide_group(
 
     Pairs between an excluded member and the rest stay open: the excluded member is split off.
     """
-    require_roles(actor, DECIDERS)
+    require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
         open_pairs = list(
             Candidate.objects.select_for_update()
@@ -141,7 +140,7 @@ def exact_groups_plan(sources=None, limit: int = 500) -> ExactPlan:
 
 def exact_groups_apply(plan: ExactPlan, *, actor) -> dict:
     """Apply a shown plan, group by group; a group that changed since is skipped and reported."""
-    require_roles(actor, APPROVERS)
+    require_capability(actor, Capability.APPROVE_EXACT)
     applied, skipped = 0, []
     for item in plan.groups:
         try:

@@ -15,8 +15,9 @@ from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from dedupe.attachments import attachment_change
-from dedupe.audit import audit_record, role_of
+from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment, AttachmentChange, Candidate
+from dedupe.roles import Capability, can
 
 from ..access import visible_sources
 from ..models import Merge
@@ -28,7 +29,6 @@ BATCH = 500
 # Same-bytes copies offered per placeholder: a "no photo available" image shared by thousands of
 # records would otherwise offer thousands of suggestions nobody can choose between.
 MAX_MATCHES = 5
-RESTORERS = ("administrator", "archivist", "caseworker")
 # Best first: what a reviewer decided beats what the placeholder showed, which beats a look-alike.
 KINDS = {
     "merged": "the image its old image was merged into",
@@ -328,7 +328,7 @@ def _check_allowed(actor: Any, attachment: Attachment, asset: Asset) -> None:
     """People restore only within the sources they may see; system work (actor None) everywhere."""
     if actor is None:
         return
-    if role_of(actor) not in RESTORERS:
+    if not can(actor, Capability.RESTORE):
         raise RestoreRefused("your role may not restore images")
     visible = set(visible_sources(actor).values_list("pk", flat=True))
     if attachment.record.source_id not in visible or asset.source_id not in visible:
