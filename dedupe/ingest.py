@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import imaging
-from .attachments import attachment_change
+from .attachments import AttachmentStep
 from .audit import audit_record
 from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
 
@@ -54,8 +54,8 @@ class RowOutcome:
     status: str  # imported | unchanged | failed
     reason: str = ""
     asset: Asset | None = None
-    # (attachment, from_asset, to_asset, from_state, to_state, reason) to record in its history
-    changes: list[tuple] = field(default_factory=list)
+    # steps to record in the attachments' history once the batch's audit event exists
+    changes: list[AttachmentStep] = field(default_factory=list)
 
 
 def manifest_rows(manifest: Path) -> Iterator[Row]:
@@ -159,7 +159,7 @@ class Importer:
         )
         for row, outcome in outcomes:
             for change in outcome.changes:
-                attachment_change(*change, audit_event=event)
+                change.record(audit_event=event)
             if outcome.status == "failed":
                 ImportProblem.objects.create(
                     run=self.run, row=row.number, path=row.path, reason=outcome.reason, asset=outcome.asset
@@ -203,7 +203,9 @@ class Importer:
             attachment = Attachment.objects.create(
                 record=record, slot=row.slot, state=Attachment.State.STRIPPED, reason=reason
             )
-            outcome.changes = [(attachment, None, None, "", Attachment.State.STRIPPED, f"import: {reason}")]
+            outcome.changes = [
+                AttachmentStep(attachment, None, None, "", Attachment.State.STRIPPED, f"import: {reason}")
+            ]
         return outcome
 
     def _import_file(self, record: Record, row: Row, path: Path) -> RowOutcome:
@@ -255,7 +257,9 @@ class Importer:
         )
         return asset, problem
 
-    def _attach(self, record: Record, row: Row, asset: Asset, problem: str, replaced: Asset | None) -> list:
+    def _attach(
+        self, record: Record, row: Row, asset: Asset, problem: str, replaced: Asset | None
+    ) -> list[AttachmentStep]:
         """Point the row's slot at the new asset; a slot another file already fills gets a sibling."""
         state = Attachment.State.STRIPPED if problem else Attachment.State.ATTACHED
         why = f"import: {row.path} is unreadable: {problem}" if problem else f"import: {row.path}"
@@ -263,16 +267,15 @@ class Importer:
         if attachment is not None and (
             attachment.asset_id is None or attachment.asset_id == getattr(replaced, "pk", 0)
         ):
-            change = (attachment, attachment.asset, asset, attachment.state, state, why)
-            if replaced is not None:
-                change = (*change[:5], f"import: file changed at {row.path}")
+            step_why = f"import: file changed at {row.path}" if replaced is not None else why
+            change = AttachmentStep(attachment, attachment.asset_id, asset.pk, attachment.state, state, step_why)
             Attachment.objects.filter(pk=attachment.pk).update(asset=asset, state=state, reason=why)
             return [change]
         slot = row.slot if attachment is None else self._free_slot(record, row.slot)
         if attachment is not None:
             why += f" (slot {row.slot} already shows {attachment.asset.origin_path})"
         attachment = Attachment.objects.create(record=record, slot=slot, asset=asset, state=state, reason=why)
-        return [(attachment, None, asset, "", state, why)]
+        return [AttachmentStep(attachment, None, asset.pk, "", state, why)]
 
     @staticmethod
     def _free_slot(record: Record, slot: str) -> str:

@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from . import imaging
-from .attachments import attachment_change
+from .attachments import attachment_repoint
 from .audit import audit_record
 from .models import Asset, Attachment, Fingerprint, ImportProblem
 
@@ -112,9 +112,8 @@ def _mark_unreadable(asset: Asset, problem: str, event) -> None:
     )
     for attachment in shown:
         reason = f"asset {asset.pk} is unreadable: {problem}"
-        Attachment.objects.filter(pk=attachment.pk).update(state=Attachment.State.STRIPPED, reason=reason)
-        attachment_change(
-            attachment, asset, asset, attachment.state, Attachment.State.STRIPPED, reason, audit_event=event
+        attachment_repoint(
+            attachment, asset_id=asset.pk, state=Attachment.State.STRIPPED, reason=reason, audit_event=event
         )
     if asset.import_run_id is not None:
         ImportProblem.objects.create(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dedupe.attachments import attachment_change
+from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Attachment, Candidate, Source
@@ -144,21 +144,19 @@ def _actor(decision: Decision):
 
 def _detach(decision: Decision) -> None:
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
-    before = attachment.state
-    attachment.state = Attachment.State.DETACHED
-    attachment.reason = f"wrong attachment (decision {decision.pk})" + (f": {decision.note}" if decision.note else "")
-    attachment.save(update_fields=["state", "reason", "updated_at"])
     event = audit_record(
         action="attachment.detach",
         actor=_actor(decision),
         subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("asset", attachment.asset_id),
                   ("decision", decision.pk)],
-        before={"state": before},
-        after={"state": attachment.state},
+        before={"state": attachment.state},
+        after={"state": Attachment.State.DETACHED},
         reason=decision.note,
     )  # fmt: skip
-    asset = attachment.asset
-    attachment_change(attachment, asset, asset, before, attachment.state, attachment.reason, audit_event=event)
+    why = f"wrong attachment (decision {decision.pk})" + (f": {decision.note}" if decision.note else "")
+    attachment_repoint(
+        attachment, asset_id=attachment.asset_id, state=Attachment.State.DETACHED, reason=why, audit_event=event
+    )
 
 
 def record_decision(decision: Decision, action: str, actor=None) -> None:
@@ -235,25 +233,22 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
     if attachment.state != Attachment.State.DETACHED:
         return
-    was = attachment.asset
+    was = attachment.asset_id
     # Its image may have been merged away while it was detached: it comes back on the kept copy.
-    attachment.asset_id = canonical_of(was.pk)
-    attachment.state = Attachment.State.ATTACHED
-    attachment.reason = f"re-attached: decision {decision.pk} reversed"
-    if attachment.asset_id != was.pk:
-        attachment.reason += f"; image {was.pk} was merged into {attachment.asset_id} meanwhile"
-    attachment.save(update_fields=["asset", "state", "reason", "updated_at"])
+    now = canonical_of(was)
+    why = f"re-attached: decision {decision.pk} reversed"
+    if now != was:
+        why += f"; image {was} was merged into {now} meanwhile"
     event = audit_record(
         action="attachment.reattach",
         actor=actor,
         subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("decision", decision.pk),
-                  ("asset", was.pk), ("asset", attachment.asset_id)],
-        before={"state": "detached", "asset": was.pk},
-        after={"state": "attached", "asset": attachment.asset_id},
+                  ("asset", was), ("asset", now)],
+        before={"state": "detached", "asset": was},
+        after={"state": "attached", "asset": now},
         reason=reason,
     )  # fmt: skip
-    now = Asset.objects.get(pk=attachment.asset_id)
-    attachment_change(attachment, was, now, "detached", "attached", attachment.reason, audit_event=event)
+    attachment_repoint(attachment, asset_id=now, state=Attachment.State.ATTACHED, reason=why, audit_event=event)
 
 
 def require_capability(actor, capability: Capability) -> None:

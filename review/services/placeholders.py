@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
-from dedupe.attachments import attachment_change
+from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment, AttachmentChange, Candidate
 from dedupe.roles import Capability, can
@@ -304,22 +304,20 @@ def attachment_restore(
         _check_allowed(actor, attachment, asset)
         _check_viewable(attachment, asset)
         before = {"state": attachment.state, "asset": attachment.asset_id, "reason": attachment.reason}
-        old = attachment.asset
-        attachment.asset, attachment.state = asset, Attachment.State.RESTORED
-        attachment.reason = f"restored: {reason}" if reason else f"restored onto image {asset.pk}"
-        attachment.save(update_fields=["asset", "state", "reason", "updated_at"])
+        old = attachment.asset_id
+        why = f"restored: {reason}" if reason else f"restored onto image {asset.pk}"
         subjects = [("attachment", attachment.pk), ("record", attachment.record_id), ("asset", asset.pk)]
         event = audit_record(
             action="attachment.restore",
             actor=actor,
             actor_name=actor_name,
-            subjects=subjects + ([("asset", old.pk)] if old else []),
+            subjects=subjects + ([("asset", old)] if old else []),
             before=before,
-            after={"state": attachment.state, "asset": asset.pk, "reason": attachment.reason},
+            after={"state": Attachment.State.RESTORED, "asset": asset.pk, "reason": why},
             reason=reason,
         )
-        attachment_change(
-            attachment, old, asset, Attachment.State.STRIPPED, attachment.state, attachment.reason, audit_event=event
+        attachment_repoint(
+            attachment, asset_id=asset.pk, state=Attachment.State.RESTORED, reason=why, audit_event=event
         )
     return attachment
 
