@@ -1,4 +1,4 @@
-"""Whole groups and four-eyes proposals at the desk.
+"""Whole groups, four-eyes proposals, and bulk approval of byte-identical groups.
 
 A group page shows every copy at once: the reviewer picks the one to keep, ticks off members that
 are not the same photograph (they are split off and stay open), and decides the rest together.
@@ -7,37 +7,31 @@ The form carries the members it showed; decide_group refuses if the group change
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core import signing
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dedupe.models import Asset, Attachment, Candidate, CandidateGroup
+from dedupe.models import Attachment, Candidate
 from dedupe.roles import Capability, can
 
-from .access import visible_sources
-from .models import Decision
-from .services.decisions import DecisionRefused, decision_approve, decision_reject
-from .services.groups import decide_group, group_members, suggest_canonical
+from ..models import Decision
+from ..selectors.groups import ExactPlan, exact_groups_plan, suggest_canonical
+from ..selectors.visibility import (
+    group_for,
+    visible_sources,
+)
+from ..services.decisions import DecisionRefused, decision_approve, decision_reject
+from ..services.groups import decide_group, exact_groups_apply
+from .shared import AuthenticatedHttpRequest, require
 
 MAX_SHOWN = 60
 
 
-def group_for(user, pk: int) -> tuple[CandidateGroup, list[Asset]]:
-    """The group and its members, or 404 unless the person may see every member's source."""
-    group = CandidateGroup.objects.filter(pk=pk).first()
-    members = group_members(pk) if group else set()
-    if not members:
-        raise Http404("No such group, or nothing in it is open.")
-    assets = list(Asset.objects.filter(pk__in=members).select_related("source").order_by("pk"))
-    visible = set(visible_sources(user).values_list("pk", flat=True))
-    if any(a.source_id not in visible for a in assets):
-        raise Http404("No such group.")
-    return group, assets
-
-
 @require_GET
 @login_required
-def group_review(request: HttpRequest, pk: int) -> HttpResponse:
+def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     group, assets = group_for(request.user, pk)
     keep, why = suggest_canonical([a.pk for a in assets])
     shown = Attachment.objects.filter(asset__in=assets).select_related("record").order_by("pk")
@@ -62,7 +56,7 @@ def group_review(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Everyone not excluded is the same photograph as the kept one."""
     group, _ = group_for(request.user, pk)
     if not can(request.user, Capability.DECIDE):
@@ -94,7 +88,7 @@ def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def proposals(request: HttpRequest) -> HttpResponse:
+def proposals(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Caseworkers' "same" on sensitive sources, waiting for a second person."""
     if not can(request.user, Capability.APPROVE):
         raise Http404("Not here.")
@@ -110,7 +104,7 @@ def proposals(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def proposal_answer(request: HttpRequest, pk: int) -> HttpResponse:
+def proposal_answer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if not can(request.user, Capability.APPROVE):
         raise Http404("Not here.")
     decision = Decision.objects.filter(pk=pk, status=Decision.Status.PROPOSED).first()
@@ -127,3 +121,40 @@ def proposal_answer(request: HttpRequest, pk: int) -> HttpResponse:
     except DecisionRefused as refused:
         messages.error(request, str(refused))
     return redirect("review:proposals")
+
+
+# A shown plan is signed into its form; applying an older one than this is refused.
+PLAN_MAX_AGE = 3600
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def exact_groups(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Bulk approval of byte-identical groups: the plan on GET, applied only on a confirming POST.
+
+    The form carries the shown plan, signed: what is applied is exactly what the archivist saw,
+    and each group is re-checked (a group changed since is skipped and reported, not applied).
+    """
+    require(request.user, Capability.APPROVE_EXACT)
+    if request.method == "POST":
+        try:
+            shown = signing.loads(request.POST.get("plan", ""), salt="exact-plan", max_age=PLAN_MAX_AGE)
+        except signing.BadSignature:
+            messages.error(request, "This plan is too old or was altered; here is the current one.")
+            return redirect("review:exact-groups")
+        plan = ExactPlan(groups=shown)
+        try:
+            outcome = exact_groups_apply(plan, actor=request.user)
+        except DecisionRefused as refused:
+            messages.error(request, str(refused))
+            return redirect("review:exact-groups")
+        messages.success(request, f"Applied {outcome['applied']} group(s); {len(outcome['skipped'])} skipped.")
+        for skipped in outcome["skipped"]:
+            messages.warning(request, f"Group {skipped['group']} skipped: {skipped['reason']}")
+        return redirect(reverse("review:exact-groups"))
+    plan = exact_groups_plan(sources=visible_sources(request.user))
+    signed = signing.dumps(
+        [{"group": g["group"], "keep": g["keep"], "members": sorted(g["members"])} for g in plan.groups],
+        salt="exact-plan",
+    )
+    return render(request, "review/exact_groups.html", {"plan": plan, "signed": signed})

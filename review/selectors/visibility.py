@@ -1,12 +1,16 @@
-"""Access rules in one place: every view starts from these, so a rule is never only a hidden link."""
+"""Who sees what: every view and service asks here, so a rule is never only a hidden link.
 
-from django.db import transaction
+A caseworker sees only the sources assigned to them; an object outside them is a 404, with no
+difference shown between "does not exist" and "not yours".
+"""
+
 from django.db.models import QuerySet
 from django.http import Http404
 
-from dedupe.audit import audit_record
-from dedupe.models import Asset, Candidate, Record, Source
+from dedupe.models import Asset, Candidate, CandidateGroup, Record, Source
 from dedupe.roles import Capability, can
+
+from .groups import group_members
 
 
 def visible_sources(user) -> QuerySet[Source]:
@@ -53,25 +57,21 @@ def asset_for(user, pk: int) -> Asset:
         raise Http404("No such image.") from None
 
 
-def require(user, capability: Capability) -> None:
-    """A person without the capability is told the page does not exist (no difference shown)."""
-    if not can(user, capability):
-        raise Http404("Not here.")
+def candidate_for(user, pk: int) -> Candidate:
+    try:
+        return visible_candidates(user).select_related("asset_a__source", "asset_b__source").get(pk=pk)
+    except Candidate.DoesNotExist:
+        raise Http404("No such candidate.") from None
 
 
-def audit_image_view(request, asset: Asset, what: str) -> None:
-    """Who looked at which case-file photograph: every view of an image from a sensitive source."""
-    if asset.source.sensitivity == Source.Sensitivity.SENSITIVE:
-        with transaction.atomic():
-            audit_record(
-                action=f"image.view.{what}",
-                actor=request.user,
-                subjects=[("asset", asset.pk), ("source", asset.source.slug)],
-            )
-
-
-def private_image(response):
-    """Image responses: cached only by this browser (never a shared proxy), never content-sniffed."""
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+def group_for(user, pk: int) -> tuple[CandidateGroup, list[Asset]]:
+    """The group and its members, or 404 unless the person may see every member's source."""
+    group = CandidateGroup.objects.filter(pk=pk).first()
+    members = group_members(pk) if group else set()
+    if not members:
+        raise Http404("No such group, or nothing in it is open.")
+    assets = list(Asset.objects.filter(pk__in=members).select_related("source").order_by("pk"))
+    visible = set(visible_sources(user).values_list("pk", flat=True))
+    if any(a.source_id not in visible for a in assets):
+        raise Http404("No such group.")
+    return group, assets
