@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dedupe.models import Attachment, Record
 from dedupe.roles import Capability, can
 
+from ..forms import RestoreForm, first_error
 from ..models import Decision, Merge, Purge
 from ..selectors.imagery import missing_for
 from ..selectors.records import record_page
@@ -136,15 +137,15 @@ def attachment_restore_view(request: AuthenticatedHttpRequest, pk: int) -> HttpR
         raise Http404("No such attachment.")
     record = record_for(request.user, attachment.record_id)  # 404 outside the person's sources
     require(request.user, Capability.RESTORE)
-    asset_id = request.POST.get("asset", "")
-    if not asset_id.isdigit():
-        messages.error(request, "Choose the image to restore.")
+    form = RestoreForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, first_error(form, plain=("asset",)))
         return redirect("review:record-detail", record.pk)
-    note = request.POST.get("note", "").strip()
+    asset_id, note = form.cleaned_data["asset"], form.cleaned_data["note"]
     try:
         attachment_restore(
             attachment_id=pk,
-            asset_id=int(asset_id),
+            asset_id=asset_id,
             actor=request.user,
             reason=note or f"restored from the record page onto image {asset_id}",
         )

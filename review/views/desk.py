@@ -21,6 +21,7 @@ from dedupe import pixels
 from dedupe.models import Asset, Attachment, Candidate
 from dedupe.roles import Capability, can
 
+from ..forms import AssignmentForm, DecisionForm, first_error
 from ..models import Decision
 from ..selectors.groups import suggest_canonical
 from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, queue_filtered, reviewers
@@ -32,7 +33,7 @@ from ..selectors.visibility import (
 from ..services.assignments import assignments_clear, assignments_give
 from ..services.decisions import AlreadyDecided, DecisionRefused, decide_candidate, decision_reverse, last_decision_id
 from ..services.merges import holds_on
-from .shared import HtmxHttpRequest
+from .shared import HtmxHttpRequest, require
 
 PAGE_SIZE = 50
 
@@ -79,13 +80,17 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def queue_assign(request: HtmxHttpRequest) -> HttpResponse:
     """Hand the ticked pairs to one reviewer (or take them back); pairs the reviewer may not see are refused."""
-    if not can(request.user, Capability.APPROVE):
-        raise Http404("Not here.")
-    ids = [int(pk) for pk in request.POST.getlist("candidate") if pk.isdigit()]
-    name = request.POST.get("reviewer", "")
+    require(request.user, Capability.APPROVE)
+    form = AssignmentForm(request.POST)
     back = request.POST.get("next", "")
     back = back if back.startswith("/queue/") else reverse("review:queue")
-    pairs = list(visible_candidates(request.user).filter(pk__in=ids, status=Candidate.Status.OPEN))
+    if not form.is_valid():
+        messages.error(request, f"Nothing assigned: {first_error(form)}")
+        return redirect(back)
+    name = form.cleaned_data["reviewer"]
+    pairs = list(
+        visible_candidates(request.user).filter(pk__in=form.cleaned_data["candidate"], status=Candidate.Status.OPEN)
+    )
     if not name:
         assignments_clear(actor=request.user, candidates=pairs)
         messages.success(request, f"{len(pairs)} pair(s) back in the common queue.")
@@ -227,10 +232,6 @@ def _refused(request: HtmxHttpRequest, candidate: Candidate, message: str) -> Ht
     return render(request, template, _desk_context(request, candidate, error=message), status=409)
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 @require_POST
 @login_required
 def candidate_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -241,21 +242,23 @@ def candidate_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         skipped = [p for p in request.session.get("skipped", []) if p != pk][-MAX_SKIPPED + 1 :]
         request.session["skipped"] = [*skipped, pk]
         return _show_next(request, candidate)
-    if not can(request.user, Capability.DECIDE):
-        raise Http404("Not here.")
-    seen = _int(request.POST.get("seen"))
-    if seen is None:
-        return _refused(request, candidate, "This form is incomplete; the pair is shown again as it is now.")
+    require(request.user, Capability.DECIDE)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        if "seen" in form.errors:
+            return _refused(request, candidate, "This form is incomplete; the pair is shown again as it is now.")
+        return _refused(request, candidate, f"Not decided: {first_error(form)}")
+    data = form.cleaned_data
     try:
         decide_candidate(
             candidate_id=pk,
-            verdict=verdict,
+            verdict=data["verdict"],
             actor=request.user,
-            seen=seen,
-            canonical_id=_int(request.POST.get("canonical")),
-            reason=request.POST.get("reason", ""),
-            wrong_attachment_id=_int(request.POST.get("wrong_attachment")),
-            note=request.POST.get("note", "").strip()[:2000],
+            seen=data["seen"],
+            canonical_id=data["canonical"],
+            reason=data["reason"],
+            wrong_attachment_id=data["wrong_attachment"],
+            note=data["note"],
         )
     except AlreadyDecided as taken:
         return _refused(request, candidate, str(taken))

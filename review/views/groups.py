@@ -8,7 +8,7 @@ The form carries the members it showed; decide_group refuses if the group change
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dedupe.models import Attachment, Candidate
 from dedupe.roles import Capability, can
 
+from ..forms import GroupDecisionForm, first_error
 from ..models import Decision
 from ..selectors.groups import ExactPlan, exact_groups_plan, suggest_canonical
 from ..selectors.visibility import (
@@ -59,23 +60,23 @@ def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Everyone not excluded is the same photograph as the kept one."""
     group, _ = group_for(request.user, pk)
-    if not can(request.user, Capability.DECIDE):
-        raise Http404("Not here.")
-    try:
-        seen = {int(x) for x in request.POST.get("seen", "").split(",") if x}
-        canonical = int(request.POST.get("canonical", ""))
-        exclude = {int(x) for x in request.POST.getlist("exclude")}
-    except ValueError:
-        messages.error(request, "This form is incomplete; the group is shown again as it is now.")
+    require(request.user, Capability.DECIDE)
+    form = GroupDecisionForm(request.POST)
+    if not form.is_valid():
+        if form.has_error("seen") or form.has_error("canonical") or form.has_error("exclude"):
+            messages.error(request, "This form is incomplete; the group is shown again as it is now.")
+        else:
+            messages.error(request, f"Not decided: {first_error(form)}")
         return redirect("review:group", pk)
+    canonical, exclude = form.cleaned_data["canonical"], set(form.cleaned_data["exclude"])
     try:
         decisions = decide_group(
             group_id=group.pk,
             canonical_id=canonical,
             actor=request.user,
-            seen_members=seen,
+            seen_members=set(form.cleaned_data["seen"]),
             exclude=exclude,
-            note=request.POST.get("note", "").strip()[:2000],
+            note=form.cleaned_data["note"],
         )
     except DecisionRefused as refused:
         messages.error(request, f"Not decided: {refused}.")
@@ -90,8 +91,7 @@ def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @login_required
 def proposals(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Caseworkers' "same" on sensitive sources, waiting for a second person."""
-    if not can(request.user, Capability.APPROVE):
-        raise Http404("Not here.")
+    require(request.user, Capability.APPROVE)
     sources = visible_sources(request.user)
     waiting = (
         Decision.objects.filter(status=Decision.Status.PROPOSED)
@@ -105,8 +105,7 @@ def proposals(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def proposal_answer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    if not can(request.user, Capability.APPROVE):
-        raise Http404("Not here.")
+    require(request.user, Capability.APPROVE)
     decision = Decision.objects.filter(pk=pk, status=Decision.Status.PROPOSED).first()
     if decision is None:
         messages.error(request, "That proposal was already answered.")
