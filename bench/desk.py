@@ -62,7 +62,7 @@ def measure(requests: int) -> dict[str, list[float]]:
     from django.test import Client
 
     from dedupe.models import Candidate
-    from review.desk import queue_order
+    from review.selectors.queue import queue_order
     from tests.factories import pass_second_factor
 
     client = Client()

@@ -1,25 +1,55 @@
-"""An attachment's history: the only place an AttachmentChange is written."""
+"""The one way an attachment is re-pointed, and the only place an AttachmentChange is written.
 
-from .models import Asset, Attachment, AttachmentChange, AuditEvent
+"Every record keeps a viewable image" rests on this: whatever moves a placeholder (a merge, an
+unmerge, a restore, a detach, an unreadable file) goes through `attachment_repoint`, so no move
+is ever without its history step and the audit event it belongs to.
+"""
+
+from dataclasses import dataclass
+
+from .models import Attachment, AttachmentChange, AuditEvent
 
 
-def attachment_change(
+@dataclass(frozen=True)
+class AttachmentStep:
+    """One step of what an attachment showed, kept until its audit event exists (the import writes
+    one event per batch, after the batch's rows)."""
+
+    attachment: Attachment
+    from_asset_id: int | None
+    to_asset_id: int | None
+    from_state: str
+    to_state: str
+    reason: str
+
+    def record(self, *, audit_event: AuditEvent) -> AttachmentChange:
+        """Write the step into the attachment's history, tied to the audit event of the same change."""
+        return AttachmentChange.objects.create(
+            attachment=self.attachment,
+            from_asset_id=self.from_asset_id,
+            to_asset_id=self.to_asset_id,
+            from_state=self.from_state,
+            to_state=self.to_state,
+            reason=self.reason,
+            audit_event=audit_event,
+        )
+
+
+def attachment_repoint(
     attachment: Attachment,
-    from_asset: Asset | None,
-    to_asset: Asset | None,
-    from_state: str,
-    to_state: str,
-    reason: str,
     *,
+    asset_id: int | None,
+    state: str,
+    reason: str,
     audit_event: AuditEvent,
+    history_reason: str = "",
 ) -> AttachmentChange:
-    """Record one step of what the attachment showed, tied to the audit event of the same change."""
-    return AttachmentChange.objects.create(
-        attachment=attachment,
-        from_asset=from_asset,
-        to_asset=to_asset,
-        from_state=from_state,
-        to_state=to_state,
-        reason=reason,
-        audit_event=audit_event,
-    )
+    """Show asset `asset_id` in `state` with `reason`, saved, and its history step (`history_reason`, when the
+    step says more than the attachment's own reason) tied to `audit_event`.
+
+    Runs inside the caller's transaction, with the attachment row locked by the caller.
+    """
+    step = AttachmentStep(attachment, attachment.asset_id, asset_id, attachment.state, state, history_reason or reason)
+    attachment.asset_id, attachment.state, attachment.reason = asset_id, state, reason
+    attachment.save(update_fields=["asset", "state", "reason", "updated_at"])
+    return step.record(audit_event=audit_event)

@@ -26,22 +26,11 @@ from django.utils import timezone
 from .auditchain import GENESIS_HASH, event_content, event_hash, iso_utc
 from .models import AuditEvent, AuditSubject
 from .origin import origin_current
-
-ROLE_NAMES = ("administrator", "archivist", "caseworker", "auditor")
+from .roles import role_of
 
 
 class AuditError(RuntimeError):
     pass
-
-
-def role_of(user: Any) -> str:
-    """The user's role today, snapshotted into each event (roles change; history must not)."""
-    if user is None:
-        return "system"
-    if user.is_superuser:
-        return "administrator"
-    names = set(user.groups.values_list("name", flat=True))
-    return next((role for role in ROLE_NAMES if role in names), "")
 
 
 def audit_record(

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .attachments import attachment_change
+from .attachments import AttachmentStep
 from .audit import audit_record
 from .inspection import aware
 from .manifest import Row, RowRefused, printable, validated
@@ -46,8 +46,8 @@ class RowOutcome:
     status: str  # imported | unchanged | failed
     reason: str = ""
     asset: Asset | None = None
-    # (attachment, from_asset, to_asset, from_state, to_state, reason) to record in its history
-    changes: list[tuple] = field(default_factory=list)
+    # steps to record in the attachments' history once the batch's audit event exists
+    changes: list[AttachmentStep] = field(default_factory=list)
 
 
 def manifest_rows(manifest: Path) -> Iterator[Row]:
@@ -160,7 +160,7 @@ class Importer:
         )
         for row, outcome in outcomes:
             for change in outcome.changes:
-                attachment_change(*change, audit_event=event)
+                change.record(audit_event=event)
             if outcome.status == "failed":
                 ImportProblem.objects.create(
                     run=self.run, row=row.number, path=printable(row.path), reason=outcome.reason, asset=outcome.asset
@@ -208,7 +208,9 @@ class Importer:
             attachment = Attachment.objects.create(
                 record=record, slot=row.slot, state=Attachment.State.STRIPPED, reason=reason
             )
-            outcome.changes = [(attachment, None, None, "", Attachment.State.STRIPPED, f"import: {reason}")]
+            outcome.changes = [
+                AttachmentStep(attachment, None, None, "", Attachment.State.STRIPPED, f"import: {reason}")
+            ]
         return outcome
 
     def _import_file(self, record: Record, row: Row, path: Path) -> RowOutcome:
@@ -251,7 +253,7 @@ class Importer:
             import_row=row.number,
         )
 
-    def _attach(self, record: Record, row: Row, asset: Asset, replaced: Asset | None) -> list:
+    def _attach(self, record: Record, row: Row, asset: Asset, replaced: Asset | None) -> list[AttachmentStep]:
         """Point the row's slot at the new asset; a slot another file already fills gets a sibling.
 
         The attachment shows the asset at once; should the sandbox find it unreadable, inspection
@@ -263,9 +265,8 @@ class Importer:
         if attachment is not None and (
             attachment.asset_id is None or attachment.asset_id == getattr(replaced, "pk", 0)
         ):
-            change = (attachment, attachment.asset, asset, attachment.state, state, why)
-            if replaced is not None:
-                change = (*change[:5], f"import: file changed at {row.path}")
+            step_why = f"import: file changed at {row.path}" if replaced is not None else why
+            change = AttachmentStep(attachment, attachment.asset_id, asset.pk, attachment.state, state, step_why)
             Attachment.objects.filter(pk=attachment.pk).update(asset=asset, state=state, reason=why)
             return [change]
         slot = row.slot if attachment is None else self._free_slot(record, row.slot)
@@ -273,7 +274,7 @@ class Importer:
             shown = attachment.asset.origin_path if attachment.asset else "nothing"
             why += f" (slot {row.slot} already shows {shown})"
         attachment = Attachment.objects.create(record=record, slot=slot, asset=asset, state=state, reason=why)
-        return [(attachment, None, asset, "", state, why)]
+        return [AttachmentStep(attachment, None, asset.pk, "", state, why)]
 
     @staticmethod
     def _free_slot(record: Record, slot: str) -> str:

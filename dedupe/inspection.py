@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import sandbox
-from .attachments import attachment_change
+from .attachments import attachment_repoint
 from .audit import audit_record
 from .models import Asset, Attachment, AuditEvent, Fingerprint, ImportProblem
 
@@ -146,9 +146,8 @@ def _mark_unreadable(asset: Asset, problem: str, event: AuditEvent) -> None:
     )
     for attachment in shown:
         reason = f"asset {asset.pk} is unreadable: {problem}"
-        Attachment.objects.filter(pk=attachment.pk).update(state=Attachment.State.STRIPPED, reason=reason)
-        attachment_change(
-            attachment, asset, asset, attachment.state, Attachment.State.STRIPPED, reason, audit_event=event
+        attachment_repoint(
+            attachment, asset_id=asset.pk, state=Attachment.State.STRIPPED, reason=reason, audit_event=event
         )
     if asset.import_run_id is not None:
         ImportProblem.objects.create(

@@ -22,6 +22,8 @@ from django.contrib.auth.hashers import get_hasher, identify_hasher
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
+from dedupe.roles import role_forget
+
 from .recording import _write
 
 # What a person's account may do or be known by; a change to any of these is an event.
@@ -84,6 +86,7 @@ def user_before(sender: Any, instance: Any, update_fields: frozenset | None = No
 def user_saved(sender: Any, instance: Any, created: bool, update_fields: frozenset | None = None, **kw: Any) -> None:
     """An account created, or its name, e-mail, active, staff or superuser flag or password changed."""
     before = instance.__dict__.pop("_identity_before", None)
+    role_forget(instance)  # the superuser flag is a role
     now = _user_facts(instance)
     subjects = [("user", instance.pk)]
     if created:
@@ -232,6 +235,8 @@ def grants_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_se
     if sender not in pending:
         return
     owners, touched, before = pending.pop(sender)
+    if relation.target == "group" and not reverse:
+        role_forget(instance)  # its role is cached for the request; the groups just changed
     after, names = relation.granted(owners), relation.names(owners)
     for owner in owners:
         if before[owner] != after[owner]:

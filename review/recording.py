@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
 
-from dedupe.audit import audit_record, role_of
+from dedupe.audit import audit_record
 from dedupe.models import Source
+from dedupe.roles import role_of
 
 from .models import KeeperPolicy, LegalHold, SourceAssignment
 

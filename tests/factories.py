@@ -236,7 +236,7 @@ def strip(attachment, reason: str = "a past cleanup removed the image"):
     """Strip a placeholder as a past cleanup did, with its history step and audit event."""
     from django.db import transaction
 
-    from dedupe.attachments import attachment_change
+    from dedupe.attachments import attachment_repoint
     from dedupe.audit import audit_record
     from dedupe.models import Attachment
 
@@ -249,10 +249,9 @@ def strip(attachment, reason: str = "a past cleanup removed the image"):
             after={"state": "stripped"},
             reason=reason,
         )
-        attachment_change(
-            attachment, attachment.asset, attachment.asset, attachment.state, "stripped", reason, audit_event=event
+        attachment_repoint(
+            attachment, asset_id=attachment.asset_id, state=Attachment.State.STRIPPED, reason=reason, audit_event=event
         )
-        Attachment.objects.filter(pk=attachment.pk).update(state="stripped", reason=reason)
     attachment.refresh_from_db()
     return attachment
 

@@ -11,16 +11,15 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dedupe.attachments import attachment_change
-from dedupe.audit import audit_record, role_of
+from dedupe.attachments import attachment_repoint
+from dedupe.audit import audit_record
 from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Attachment, Candidate, Source
+from dedupe.roles import Capability, can
 
 from ..models import Decision, Merge
 from .merges import MergeRefused, canonical_of, merge_onto, unmerge
 
-APPROVERS = ("archivist", "administrator")
-DECIDERS = ("archivist", "administrator", "caseworker")
 LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
 
 
@@ -47,9 +46,9 @@ def last_decision_id(candidate_id: int) -> int:
 
 
 def needs_approval(actor, assets: Iterable[Asset]) -> bool:
-    """Four eyes: a caseworker's "same" touching a sensitive source is only a proposal."""
+    """Four eyes: "same" touching a sensitive source, from someone who may not approve, is only a proposal."""
     sensitive = any(a.source.sensitivity == Source.Sensitivity.SENSITIVE for a in assets)
-    return sensitive and role_of(actor) == "caseworker"
+    return sensitive and not can(actor, Capability.APPROVE)
 
 
 def decide_candidate(
@@ -64,7 +63,7 @@ def decide_candidate(
     note: str = "",
 ) -> Decision:
     """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`."""
-    require_roles(actor, DECIDERS)
+    require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
         candidate = _lock_open(candidate_id, seen)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
@@ -145,21 +144,19 @@ def _actor(decision: Decision):
 
 def _detach(decision: Decision) -> None:
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
-    before = attachment.state
-    attachment.state = Attachment.State.DETACHED
-    attachment.reason = f"wrong attachment (decision {decision.pk})" + (f": {decision.note}" if decision.note else "")
-    attachment.save(update_fields=["state", "reason", "updated_at"])
     event = audit_record(
         action="attachment.detach",
         actor=_actor(decision),
         subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("asset", attachment.asset_id),
                   ("decision", decision.pk)],
-        before={"state": before},
-        after={"state": attachment.state},
+        before={"state": attachment.state},
+        after={"state": Attachment.State.DETACHED},
         reason=decision.note,
     )  # fmt: skip
-    asset = attachment.asset
-    attachment_change(attachment, asset, asset, before, attachment.state, attachment.reason, audit_event=event)
+    why = f"wrong attachment (decision {decision.pk})" + (f": {decision.note}" if decision.note else "")
+    attachment_repoint(
+        attachment, asset_id=attachment.asset_id, state=Attachment.State.DETACHED, reason=why, audit_event=event
+    )
 
 
 def record_decision(decision: Decision, action: str, actor=None) -> None:
@@ -180,7 +177,7 @@ def record_decision(decision: Decision, action: str, actor=None) -> None:
 
 def decision_approve(*, decision_id: int, actor) -> Decision:
     """The second pair of eyes: an archivist applies a caseworker's proposal."""
-    require_roles(actor, APPROVERS)
+    require_capability(actor, Capability.APPROVE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
@@ -198,7 +195,7 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
 
 
 def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
-    require_roles(actor, APPROVERS)
+    require_capability(actor, Capability.APPROVE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
@@ -211,7 +208,8 @@ def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
 
 def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
     """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why."""
-    require_roles(actor, APPROVERS if role_of(actor) != "caseworker" else DECIDERS)
+    # Whoever may decide may reverse (the desk offers each person only their own decisions).
+    require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate").get(pk=decision_id)
         if decision.status != Decision.Status.APPLIED:
@@ -235,27 +233,24 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
     if attachment.state != Attachment.State.DETACHED:
         return
-    was = attachment.asset
+    was = attachment.asset_id
     # Its image may have been merged away while it was detached: it comes back on the kept copy.
-    attachment.asset_id = canonical_of(was.pk)
-    attachment.state = Attachment.State.ATTACHED
-    attachment.reason = f"re-attached: decision {decision.pk} reversed"
-    if attachment.asset_id != was.pk:
-        attachment.reason += f"; image {was.pk} was merged into {attachment.asset_id} meanwhile"
-    attachment.save(update_fields=["asset", "state", "reason", "updated_at"])
+    now = canonical_of(was)
+    why = f"re-attached: decision {decision.pk} reversed"
+    if now != was:
+        why += f"; image {was} was merged into {now} meanwhile"
     event = audit_record(
         action="attachment.reattach",
         actor=actor,
         subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("decision", decision.pk),
-                  ("asset", was.pk), ("asset", attachment.asset_id)],
-        before={"state": "detached", "asset": was.pk},
-        after={"state": "attached", "asset": attachment.asset_id},
+                  ("asset", was), ("asset", now)],
+        before={"state": "detached", "asset": was},
+        after={"state": "attached", "asset": now},
         reason=reason,
     )  # fmt: skip
-    now = Asset.objects.get(pk=attachment.asset_id)
-    attachment_change(attachment, was, now, "detached", "attached", attachment.reason, audit_event=event)
+    attachment_repoint(attachment, asset_id=now, state=Attachment.State.ATTACHED, reason=why, audit_event=event)
 
 
-def require_roles(actor, roles: tuple[str, ...]) -> None:
-    if role_of(actor) not in roles:
+def require_capability(actor, capability: Capability) -> None:
+    if not can(actor, capability):
         raise DecisionRefused("your role may not do this")

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from dedupe.attachments import attachment_change
+from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment
 
@@ -82,11 +82,14 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
     )  # fmt: skip
     for attachment in shown:
         MergeMove.objects.create(merge=merge, attachment=attachment, from_asset=dup, from_state=attachment.state)
-        attachment.asset = target
-        attachment.reason = f"merged: image {dup.pk} is the same photograph as {target.pk}"
-        attachment.save(update_fields=["asset", "reason", "updated_at"])
-        why = f"merge {merge.pk}: image {dup.pk} onto {target.pk}"
-        attachment_change(attachment, dup, target, attachment.state, attachment.state, why, audit_event=event)
+        attachment_repoint(
+            attachment,
+            asset_id=target.pk,
+            state=attachment.state,
+            reason=f"merged: image {dup.pk} is the same photograph as {target.pk}",
+            history_reason=f"merge {merge.pk}: image {dup.pk} onto {target.pk}",
+            audit_event=event,
+        )
     Asset.objects.filter(pk=dup.pk).update(state=Asset.State.QUARANTINED)
     return merge
 
@@ -118,14 +121,14 @@ def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
             reason=reason,
         )  # fmt: skip
         for move in back:
-            attachment = move.attachment
-            was = attachment.asset
-            attachment.asset_id, attachment.state = move.from_asset_id, move.from_state
-            attachment.reason = f"unmerged: merge {merge.pk} undone"
-            attachment.save(update_fields=["asset", "state", "reason", "updated_at"])
-            why = f"unmerge of merge {merge.pk}" + (f": {reason}" if reason else "")
-            state = move.from_state
-            attachment_change(attachment, was, move.from_asset, state, state, why, audit_event=event)
+            attachment_repoint(
+                move.attachment,
+                asset_id=move.from_asset_id,
+                state=move.from_state,
+                reason=f"unmerged: merge {merge.pk} undone",
+                history_reason=f"unmerge of merge {merge.pk}" + (f": {reason}" if reason else ""),
+                audit_event=event,
+            )
         Asset.objects.filter(pk=merge.duplicate_id).update(state=Asset.State.ACTIVE)
         merge.undone_at = timezone.now()
         merge.save(update_fields=["undone_at"])

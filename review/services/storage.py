@@ -1,4 +1,4 @@
-"""Reclaiming storage: purging quarantined bytes after retention, and the figures of the storage page.
+"""Reclaiming storage: purging quarantined bytes after retention (the figures are `review.selectors.storage`).
 
 Purge is the only place bytes are ever deleted, so it refuses whenever anything could still need
 them: a placeholder that points at the asset (even a stripped one: it may be restored onto it), a
@@ -8,20 +8,19 @@ before each asset is purged, one transaction per asset.
 """
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count
 from django.utils import timezone
 
 from dedupe.audit import audit_record
-from dedupe.models import Asset, Attachment, Candidate, Source
+from dedupe.models import Asset, Attachment
 
 from ..models import LegalHold, Merge, MergeMove, Purge
 from .merges import holds_on
@@ -241,58 +240,3 @@ class _Holds:
         for asset_id, merge_id, record_id, source_id in moved:
             for why in self.by_record.get(record_id, []) + self.by_source.get(source_id, []):
                 yield asset_id, f"{why} (it showed image {asset_id} before merge {merge_id})"
-
-
-@dataclass
-class StorageFigures:
-    """What the storage page shows: bytes per source and state, reclamation over time, what is pending."""
-
-    sources: list[dict[str, Any]]
-    totals: dict[str, int]
-    reclaimed_by_day: list[tuple[date, int]]
-    open_candidates: dict[str, int]
-    exact_estimate: dict[str, int]
-
-
-def storage_figures(*, within: Collection[int] | None = None) -> StorageFigures:
-    """Bytes active, quarantined and reclaimed per source; `within` limits it to the sources a person sees."""
-    sources = Source.objects.order_by("slug")
-    assets, purges = Asset.objects.all(), Purge.objects.all()
-    candidates = Candidate.objects.filter(status=Candidate.Status.OPEN)
-    if within is not None:
-        sources = sources.filter(pk__in=within)
-        assets, purges = assets.filter(source_id__in=within), purges.filter(source_id__in=within)
-        candidates = candidates.filter(asset_a__source_id__in=within, asset_b__source_id__in=within)
-    rows = {s.pk: {"slug": s.slug, "name": s.name, **dict.fromkeys(_FIGURES, 0)} for s in sources}
-    by_state = assets.values("source_id", "state").annotate(n=Count("pk"), bytes=Sum("byte_size"))
-    for row in by_state.order_by():
-        if row["source_id"] in rows and row["state"] in (Asset.State.ACTIVE, Asset.State.QUARANTINED):
-            rows[row["source_id"]][f"{row['state']}_bytes"] = row["bytes"] or 0
-            rows[row["source_id"]][f"{row['state']}_count"] = row["n"]
-    for row in purges.values("source_id").annotate(n=Count("pk"), bytes=Sum("byte_size")).order_by():
-        if row["source_id"] in rows:
-            rows[row["source_id"]].update(reclaimed_bytes=row["bytes"] or 0, purged_count=row["n"])
-    per_day = purges.annotate(day=TruncDate("at")).values("day").annotate(bytes=Sum("byte_size")).order_by("day")
-    kinds = dict(candidates.values("kind").annotate(n=Count("pk")).order_by().values_list("kind", "n"))
-    # Approving an exact pair quarantines one copy; the keeper is usually the older, smaller id.
-    # Counted once per asset, however many pairs it is in.
-    losers = assets.filter(
-        state=Asset.State.ACTIVE, pk__in=candidates.filter(kind=Candidate.Kind.EXACT).values("asset_b")
-    ).aggregate(n=Count("pk"), bytes=Sum("byte_size"))
-    return StorageFigures(
-        sources=list(rows.values()),
-        totals={key: sum(r[key] for r in rows.values()) for key in _FIGURES},
-        reclaimed_by_day=[(row["day"], row["bytes"] or 0) for row in per_day],
-        open_candidates={kind: kinds.get(kind, 0) for kind in Candidate.Kind.values},
-        exact_estimate={"assets": losers["n"] or 0, "bytes": losers["bytes"] or 0},
-    )
-
-
-_FIGURES = (
-    "active_bytes",
-    "active_count",
-    "quarantined_bytes",
-    "quarantined_count",
-    "reclaimed_bytes",
-    "purged_count",
-)

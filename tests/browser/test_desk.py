@@ -5,7 +5,7 @@ import pytest
 
 from dedupe.models import Asset, Candidate
 from review.models import Decision
-from review.services.groups import suggest_canonical
+from review.selectors.groups import suggest_canonical
 from tests.browser.conftest import authenticator_for, screenshot, second_step
 from tests.factories import archive_rows, store_bytes, user_with_role
 

@@ -20,8 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject
-from review import audit_views
 from review.models import Decision, Merge
+from review.selectors import audit as audit_reads
 from review.services.merges import unmerge
 from tests.factories import archive_rows, merged, strip
 
@@ -201,7 +201,7 @@ def test_an_unreadable_filter_is_shown_not_ignored(client, auditor, history):
 
 
 def test_keyset_pages_return_every_event_exactly_once(client, auditor, history, monkeypatch):
-    monkeypatch.setattr(audit_views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(audit_reads, "PAGE_SIZE", 2)
     client.force_login(auditor)
     seen, before, pages = [], None, 0
     with CaptureQueriesContext(connection) as queries:
@@ -219,7 +219,7 @@ def test_keyset_pages_return_every_event_exactly_once(client, auditor, history, 
 
 
 def test_keyset_pages_keep_their_filters(client, auditor, history, monkeypatch):
-    monkeypatch.setattr(audit_views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(audit_reads, "PAGE_SIZE", 2)
     client.force_login(auditor)
     first = client.get("/audit/", {"source": "cases"})
     nxt = first.context["next_before"]

@@ -190,7 +190,7 @@ def test_a_failure_after_the_change_rolls_back_the_change_and_its_events(archivi
     def fail(*args, **kwargs):
         raise RuntimeError("injected between the change and the commit")
 
-    monkeypatch.setattr(merges, "attachment_change", fail)
+    monkeypatch.setattr(merges, "attachment_repoint", fail)
     with pytest.raises(RuntimeError):
         same(candidate(keep, dup), keep, archivist)
 

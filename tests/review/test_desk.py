@@ -39,7 +39,7 @@ def test_the_queue_puts_exact_copies_then_address_conflicts_then_score_first(cli
 
 
 def test_keyset_pages_show_every_open_pair_once(client, archivist, settings, monkeypatch):
-    monkeypatch.setattr("review.desk.PAGE_SIZE", 4)
+    monkeypatch.setattr("review.views.desk.PAGE_SIZE", 4)
     made = pairs("many", 5, score=0.9) + pairs("more", 5, score=0.7)
     client.force_login(archivist)
     seen, url = [], "/queue/"

@@ -117,3 +117,8 @@ def test_lists_never_show_an_unassigned_sources_objects(client, world):
     assert all(hidden["source"].name not in page for page in pages)
     assert f"Pair {hidden['candidate'].pk}<" not in pages[1]
     assert hidden["record"].external_id not in pages[2]
+    # the positive control: the same pages do show the caseworker's own source's objects
+    shown = objects["cases"]
+    assert all(shown["source"].name in page for page in pages[:2] + pages[3:])
+    assert f"Pair {shown['candidate'].pk}<" in pages[1]
+    assert shown["record"].external_id in client.get("/records/?q=CASE").content.decode()

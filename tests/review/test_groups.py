@@ -5,14 +5,9 @@ import pytest
 from dedupe.candidates import groups_rebuild
 from dedupe.models import Asset, Attachment, AuditEvent, Candidate, CandidateGroup
 from review.models import KeeperPolicy
+from review.selectors.groups import exact_groups_plan, group_members, suggest_canonical
 from review.services.decisions import AlreadyDecided, DecisionRefused
-from review.services.groups import (
-    decide_group,
-    exact_groups_apply,
-    exact_groups_plan,
-    group_members,
-    suggest_canonical,
-)
+from review.services.groups import decide_group, exact_groups_apply
 from tests.factories import archive_rows, user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)

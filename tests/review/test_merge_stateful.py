@@ -19,9 +19,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from dedupe.models import Asset, Attachment, AuditSubject, Candidate
 from review.invariants import check_invariants
 from review.models import Decision, Merge
+from review.selectors.imagery import records_missing_imagery
 from review.services.decisions import DecisionRefused, decide_candidate, decision_reverse, last_decision_id
 from review.services.merges import MAX_CHAIN
-from review.services.placeholders import attachment_restore, records_missing_imagery
+from review.services.placeholders import attachment_restore
 from review.services.storage import purge_quarantined
 from tests.factories import archive_rows, store_bytes, strip, user_with_role
 

@@ -8,7 +8,8 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 
 from dedupe.models import Asset, Attachment, AuditEvent, Record
-from review.services.placeholders import RestoreRefused, attachment_restore, records_missing_imagery, restore_bulk
+from review.selectors.imagery import records_missing_imagery
+from review.services.placeholders import RestoreRefused, attachment_restore, restore_bulk
 from tests.factories import merged, small_archive, store_bytes, strip
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from dedupe.models import Asset, AuditEvent, Candidate
 from review.models import LegalHold, Merge, Purge
+from review.selectors.storage import storage_figures
 from review.services.merges import MergeRefused, unmerge
 from review.services.placeholders import attachment_restore
-from review.services.storage import purge_plan, purge_quarantined, storage_figures
+from review.services.storage import purge_plan, purge_quarantined
 from tests.factories import merged, store_bytes, strip
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dedupe.models import Source
-from review.services.placeholders import records_missing_imagery
+from review.selectors.imagery import records_missing_imagery
 
 
 class Command(BaseCommand):

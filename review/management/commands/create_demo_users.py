@@ -7,14 +7,15 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dedupe.models import Source
+from dedupe.roles import Role
 from review.models import SourceAssignment
 from review.two_factor import recovery_codes_issue, requires_second_factor
 
 DEMO_USERS = (
-    ("admin", "administrator"),
-    ("archivist", "archivist"),
-    ("caseworker", "caseworker"),
-    ("auditor", "auditor"),
+    ("admin", Role.ADMINISTRATOR),
+    ("archivist", Role.ARCHIVIST),
+    ("caseworker", Role.CASEWORKER),
+    ("auditor", Role.AUDITOR),
 )
 CASEWORKER_SOURCES = ("housing-cases", "encampment-outreach")
 
@@ -46,10 +47,10 @@ class Command(BaseCommand):
             user, _ = get_user_model().objects.get_or_create(username=username)
             password = options["password"] or secrets.token_urlsafe(9)
             user.set_password(password)
-            user.is_staff = user.is_superuser = role == "administrator"
+            user.is_staff = user.is_superuser = role == Role.ADMINISTRATOR
             user.save()
-            user.groups.set([Group.objects.get_or_create(name=role)[0]])
-            rows.append((username, role, password))
+            user.groups.set([Group.objects.get_or_create(name=role.value)[0]])
+            rows.append((username, role.value, password))
         caseworker = get_user_model().objects.get(username="caseworker")
         for source in Source.objects.filter(slug__in=CASEWORKER_SOURCES):
             SourceAssignment.objects.get_or_create(user=caseworker, source=source)

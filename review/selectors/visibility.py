@@ -1,30 +1,31 @@
-"""Access rules in one place: every view starts from these, so a rule is never only a hidden link."""
+"""Who sees what: every view and service asks here, so a rule is never only a hidden link.
 
-from django.db import transaction
+A caseworker sees only the sources assigned to them; an object outside them is a 404, with no
+difference shown between "does not exist" and "not yours".
+"""
+
 from django.db.models import QuerySet
 from django.http import Http404
 
-from dedupe.audit import audit_record, role_of
-from dedupe.models import Asset, Candidate, Record, Source
+from dedupe.models import Asset, Candidate, CandidateGroup, Record, Source
+from dedupe.roles import Capability, can
 
-# Roles that see every source; a caseworker sees only assigned ones, anyone else none.
-ALL_SOURCES = {"administrator", "archivist", "auditor"}
+from .groups import group_members
 
 
 def visible_sources(user) -> QuerySet[Source]:
     if not user.is_authenticated:
         return Source.objects.none()
-    role = role_of(user)
-    if role in ALL_SOURCES:
+    if can(user, Capability.SEE_ALL_SOURCES):
         return Source.objects.all()
-    if role == "caseworker":
+    if can(user, Capability.SEE_ASSIGNED_SOURCES):
         return Source.objects.filter(assignments__user=user)
     return Source.objects.none()
 
 
 def visible_candidates(user) -> QuerySet[Candidate]:
     """Pairs whose two images both come from sources the person may see."""
-    if role_of(user) in ALL_SOURCES:
+    if can(user, Capability.SEE_ALL_SOURCES):
         return Candidate.objects.all()  # no join to filter by: the desk's queue stays on its index
     sources = visible_sources(user)
     return Candidate.objects.filter(asset_a__source__in=sources, asset_b__source__in=sources)
@@ -56,24 +57,21 @@ def asset_for(user, pk: int) -> Asset:
         raise Http404("No such image.") from None
 
 
-def require_role(user, *roles: str) -> None:
-    if role_of(user) not in roles:
-        raise Http404("Not here.")
+def candidate_for(user, pk: int) -> Candidate:
+    try:
+        return visible_candidates(user).select_related("asset_a__source", "asset_b__source").get(pk=pk)
+    except Candidate.DoesNotExist:
+        raise Http404("No such candidate.") from None
 
 
-def audit_image_view(request, asset: Asset, what: str) -> None:
-    """Who looked at which case-file photograph: every view of an image from a sensitive source."""
-    if asset.source.sensitivity == Source.Sensitivity.SENSITIVE:
-        with transaction.atomic():
-            audit_record(
-                action=f"image.view.{what}",
-                actor=request.user,
-                subjects=[("asset", asset.pk), ("source", asset.source.slug)],
-            )
-
-
-def private_image(response):
-    """Image responses: never stored by a browser or proxy (case files), never content-sniffed."""
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+def group_for(user, pk: int) -> tuple[CandidateGroup, list[Asset]]:
+    """The group and its members, or 404 unless the person may see every member's source."""
+    group = CandidateGroup.objects.filter(pk=pk).first()
+    members = group_members(pk) if group else set()
+    if not members:
+        raise Http404("No such group, or nothing in it is open.")
+    assets = list(Asset.objects.filter(pk__in=members).select_related("source").order_by("pk"))
+    visible = set(visible_sources(user).values_list("pk", flat=True))
+    if any(a.source_id not in visible for a in assets):
+        raise Http404("No such group.")
+    return group, assets

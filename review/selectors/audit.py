@@ -1,11 +1,8 @@
-"""The auditor's workspace: the audit log filtered, one event with its evidence, timelines per
-record, image and person, figures, and exports of any filtered view.
+"""Reads of the audit log: the auditor's filters, keyset pages, figures, and exports.
 
-Read-only by construction: every view is GET, and the one thing any of them writes is the
-audit event recording an export. Filters on what an event concerns (source, record, image)
-go through AuditSubject with an EXISTS subquery that its (kind, object_id, event) index
-answers, and pages are cut by id (keyset), never by OFFSET, so the page after event 1,000,000
-costs what the first one does.
+Filters on what an event concerns (source, record, image) go through AuditSubject with an
+EXISTS subquery that its (kind, object_id, event) index answers, and pages are cut by id (keyset),
+never by OFFSET, so the page after event 1,000,000 costs what the first one does.
 """
 
 import csv
@@ -18,34 +15,30 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
-from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast, TruncDate
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.http import QueryDict
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
-from dedupe.audit import audit_record
-from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Candidate, Record, Source
+from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Record, Source
 
-from .access import asset_for, record_for, require_role
-from .models import Decision
-
-READERS = ("auditor", "administrator")
 PAGE_SIZE = 50
+
+
 # Events per database round trip while exporting; with their subjects about 2 kB each, so a
 # chunk holds a few megabytes whatever the size of the export.
 EXPORT_CHUNK = 2000
-USER_DAYS = 7
-FIGURE_DAYS = 30
+
+
 # A longer gap between a person's events is a break, not time spent on the decision.
 TIME_SPENT_LIMIT = timedelta(hours=1)
+
+
 # Every stored column, hash-chain fields included, so an export can be checked away from here.
 EXPORT_FIELDS = tuple(f.attname for f in AuditEvent._meta.concrete_fields)
+
+
 # Query-string names of the filters, in the order a description lists them.
 FILTER_NAMES = {
     "actor": "actor", "actor_id": "actor_id", "action": "action", "source": "source", "record": "record",
@@ -195,126 +188,12 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _page(events: QuerySet[AuditEvent], before: str) -> tuple[list[AuditEvent], int | None]:
+def events_page(events: QuerySet[AuditEvent], before: str) -> tuple[list[AuditEvent], int | None]:
     """One page, newest first, and the id to continue before (None on the last page)."""
     if before.isdigit():
         events = events.filter(pk__lt=int(before))
     rows = list(events.order_by("-pk").prefetch_related("subjects")[: PAGE_SIZE + 1])
     return rows[:PAGE_SIZE], rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None
-
-
-def _events_page(
-    request: HttpRequest, template: str, context: dict[str, Any], events: QuerySet[AuditEvent] | None = None, **kw: Any
-) -> HttpResponse:
-    """Render a filtered page of events; an unusable filter is shown with no rows, never ignored."""
-    try:
-        filters = AuditFilters.from_query(request.GET, **kw)
-    except BadFilter as bad:
-        return render(request, template, {**context, "error": str(bad), "events": [], "form": request.GET}, status=400)
-    rows, next_before = _page(filters.apply(events if events is not None else AuditEvent.objects.all()),
-                              request.GET.get("before", ""))  # fmt: skip
-    for row in rows:
-        spent = time_spent(row)
-        minutes, seconds = divmod(int(spent.total_seconds()), 60) if spent else (0, 0)
-        row.time_spent_text = f"{minutes} min {seconds} s" if spent else ""
-    context.update(events=rows, next_before=next_before, filters=filters, form=request.GET,
-                   query=filters.querystring())  # fmt: skip
-    return render(request, template, context)
-
-
-@require_GET
-@login_required
-def audit_log(request: HttpRequest) -> HttpResponse:
-    """The whole log, newest first, narrowed by any of the filters."""
-    require_role(request.user, *READERS)
-    return _events_page(request, "audit/log.html", {})
-
-
-@require_GET
-@login_required
-def audit_event(request: HttpRequest, pk: int) -> HttpResponse:
-    """One event: before and after, what it concerns, where it came from, and for a decision
-    the evidence as the reviewer saw it (recorded with the event) beside the pair's thumbnails."""
-    require_role(request.user, *READERS)
-    event = get_object_or_404(AuditEvent.objects.prefetch_related("subjects"), pk=pk)
-    subjects = [_subject_link(s.kind, s.object_id) for s in event.subjects.all()]
-    ids = defaultdict(list)
-    for subject in subjects:
-        if subject["kind"] in ("decision", "candidate") and subject["id"].isdigit():
-            ids[subject["kind"]].append(int(subject["id"]))
-    decisions = list(
-        Decision.objects.filter(pk__in=ids["decision"]).select_related("decided_by", "approved_by").order_by("pk")
-    )
-    wanted = set(ids["candidate"]) | {d.candidate_id for d in decisions}
-    candidates = Candidate.objects.filter(pk__in=wanted).select_related("asset_a", "asset_b").order_by("pk")
-    snapshot = event.after.get("evidence") if isinstance(event.after, dict) else None
-    context = {
-        "event": event,
-        "subjects": subjects,
-        "before_json": _pretty(event.before),
-        "after_json": _pretty(event.after),
-        "decisions": decisions,
-        "candidates": [{"candidate": c, "evidence_json": _pretty(c.evidence)} for c in candidates],
-        "snapshot_json": _pretty(snapshot) if snapshot is not None else "",
-    }
-    return render(request, "audit/event.html", context)
-
-
-def _subject_link(kind: str, object_id: str) -> dict[str, str]:
-    """A subject with a link to its page and its timeline, where there is one."""
-    urls = {"url": "", "timeline": ""}
-    if object_id.isdigit() and kind == "record":
-        urls = {"url": reverse("review:record-detail", args=[object_id]),
-                "timeline": reverse("review:audit-timeline-record", args=[object_id])}  # fmt: skip
-    elif object_id.isdigit() and kind == "asset":
-        urls = {"url": reverse("review:asset-detail", args=[object_id]),
-                "timeline": reverse("review:audit-timeline-asset", args=[object_id])}  # fmt: skip
-    elif kind == "source":
-        urls["url"] = reverse("review:audit-log") + "?" + urlencode({"source": object_id})
-    return {"kind": kind, "id": object_id, **urls}
-
-
-def _pretty(value: Any) -> str:
-    """JSON laid out for reading; the template escapes it (it holds untrusted text)."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
-
-
-@require_GET
-@login_required
-def audit_timeline_record(request: HttpRequest, pk: int) -> HttpResponse:
-    """Everything that happened to one record and its placeholders."""
-    require_role(request.user, *READERS)
-    record = record_for(request.user, pk)
-    context = {"heading": f"Record {record.external_id}", "record": record, "kind": "record"}
-    return _events_page(request, "audit/timeline.html", context, record_pk=record.pk, record="")
-
-
-@require_GET
-@login_required
-def audit_timeline_asset(request: HttpRequest, pk: int) -> HttpResponse:
-    """Everything that happened to one image: import, inspection, candidates, decisions, merges, purge."""
-    require_role(request.user, *READERS)
-    asset = asset_for(request.user, pk)
-    context = {"heading": f"Image {asset.pk}", "asset": asset, "kind": "asset"}
-    return _events_page(request, "audit/timeline.html", context, asset=asset.pk)
-
-
-@require_GET
-@login_required
-def audit_timeline_user(request: HttpRequest, actor_id: int) -> HttpResponse:
-    """What one person did over a date range (the last 7 days unless asked), with the time spent
-    on each decision: the gap since that person's previous event, whatever it was, when under an hour."""
-    require_role(request.user, *READERS)
-    today = timezone.localdate()
-    defaults = {"from": (today - timedelta(days=USER_DAYS - 1)).isoformat(), "to": today.isoformat()}
-    previous = AuditEvent.objects.filter(actor_id=OuterRef("actor_id"), pk__lt=OuterRef("pk")).order_by("-pk")
-    events = AuditEvent.objects.annotate(previous_at=Subquery(previous.values("at")[:1]))
-    last = AuditEvent.objects.filter(actor_id=actor_id).order_by("-pk").first()
-    name = f"{last.actor_name} ({last.actor_role or 'no role'})" if last else f"user {actor_id}"
-    return _events_page(
-        request, "audit/timeline.html", {"heading": name, "kind": "user", "show_spent": True}, events,
-        defaults=defaults, actor_id=actor_id,
-    )  # fmt: skip
 
 
 def time_spent(event: AuditEvent) -> timedelta | None:
@@ -326,40 +205,7 @@ def time_spent(event: AuditEvent) -> timedelta | None:
     return gap if gap < TIME_SPENT_LIMIT else None
 
 
-@require_GET
-@login_required
-def audit_figures(request: HttpRequest) -> HttpResponse:
-    """Decisions per day by kind, and reversals per person, over a date range (30 days unless asked)."""
-    require_role(request.user, *READERS)
-    today = timezone.localdate()
-    defaults = {"from": (today - timedelta(days=FIGURE_DAYS - 1)).isoformat(), "to": today.isoformat()}
-    try:
-        filters = AuditFilters.from_query(request.GET, defaults)
-    except BadFilter as bad:
-        return render(request, "audit/figures.html", {"error": str(bad), "form": request.GET}, status=400)
-    span = AuditFilters(since=filters.since, until=filters.until).apply(AuditEvent.objects.all())
-    counted = (
-        span.filter(action__startswith="decision.")
-        .annotate(day=TruncDate("at"))
-        .values_list("day", "action")
-        .annotate(n=Count("pk"))
-        .order_by("day", "action")
-    )
-    per_day: dict[date, dict[str, int]] = defaultdict(dict)
-    for day, action, n in counted:
-        per_day[day][action] = n
-    actions = sorted({action for counts in per_day.values() for action in counts})
-    days = [
-        {"day": day, "counts": [counts.get(a, 0) for a in actions], "total": sum(counts.values())}
-        for day, counts in sorted(per_day.items())
-    ]
-    reversals = _reversals(span)
-    context = {"filters": filters, "form": request.GET, "actions": actions, "days": days,
-               "reversals": reversals, "chart": _bars(days)}  # fmt: skip
-    return render(request, "audit/figures.html", context)
-
-
-def _reversals(events: QuerySet[AuditEvent]) -> list[dict[str, Any]]:
+def reversals(events: QuerySet[AuditEvent]) -> list[dict[str, Any]]:
     """Per person: unmerges, and decisions reversed, most first."""
     people: dict[tuple, dict[str, Any]] = {}
     counted = events.filter(action__in=("asset.unmerge", "decision.reverse")).values_list(
@@ -370,47 +216,6 @@ def _reversals(events: QuerySet[AuditEvent]) -> list[dict[str, Any]]:
                                                              "unmerges": 0, "reversed": 0})  # fmt: skip
         person["unmerges" if action == "asset.unmerge" else "reversed"] += n
     return sorted(people.values(), key=lambda p: (-p["unmerges"], -p["reversed"], p["actor_name"]))
-
-
-def _bars(days: list[dict[str, Any]]) -> dict[str, Any]:
-    """Decisions per day as SVG bars, drawn on the server (no chart script to ship)."""
-    top = max((d["total"] for d in days), default=0) or 1
-    width = 24
-    bars = [
-        {"x": i * width, "y": 160 - round(150 * d["total"] / top), "height": round(150 * d["total"] / top), **d}
-        for i, d in enumerate(days[-90:])
-    ]
-    return {"bars": bars, "width": max(len(bars) * width, width)}
-
-
-@require_GET
-@login_required
-def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """Any filtered view as CSV or JSON, streamed; the export is itself an audit event.
-
-    It holds the events written before its own event, oldest first (chain order), so it is
-    exactly the log as it stood when asked, however long the download takes.
-    """
-    require_role(request.user, *READERS)
-    try:
-        filters = AuditFilters.from_query(request.GET)
-    except BadFilter as bad:
-        return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
-    with transaction.atomic():
-        event = audit_record(
-            action="audit.export",
-            actor=request.user,
-            reason=filters.describe(),
-            after={"format": fmt, "filters": filters.as_dict()},
-        )
-    events = filters.apply(AuditEvent.objects.filter(pk__lt=event.pk))
-    lines = export_csv_lines(events) if fmt == "csv" else export_json_chunks(events)
-    response = StreamingHttpResponse(
-        lines, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-    )
-    response["Content-Disposition"] = f'attachment; filename="audit-{event.pk}.{fmt}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 def export_rows(events: QuerySet[AuditEvent], chunk_size: int = EXPORT_CHUNK) -> Iterator[dict[str, Any]]:
@@ -454,3 +259,23 @@ def export_json_chunks(events: QuerySet[AuditEvent]) -> Iterator[str]:
     for n, row in enumerate(export_rows(events)):
         yield ("\n" if n == 0 else ",\n") + json.dumps(row, cls=DjangoJSONEncoder, ensure_ascii=False)
     yield "\n]\n"
+
+
+def decisions_per_day(events: QuerySet[AuditEvent]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The decision actions seen, and per day the count of each (in that order) and the day's total."""
+    counted = (
+        events.filter(action__startswith="decision.")
+        .annotate(day=TruncDate("at"))
+        .values_list("day", "action")
+        .annotate(n=Count("pk"))
+        .order_by("day", "action")
+    )
+    per_day: dict[date, dict[str, int]] = defaultdict(dict)
+    for day, action, n in counted:
+        per_day[day][action] = n
+    actions = sorted({action for counts in per_day.values() for action in counts})
+    days = [
+        {"day": day, "counts": [counts.get(a, 0) for a in actions], "total": sum(counts.values())}
+        for day, counts in sorted(per_day.items())
+    ]
+    return actions, days

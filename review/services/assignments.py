@@ -1,0 +1,41 @@
+"""Handing pairs to one reviewer, or back to the common queue; each hand-out is an audit event."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from dedupe.audit import audit_record
+from dedupe.models import Candidate
+
+from ..models import ReviewAssignment
+from ..selectors.visibility import visible_candidates
+
+
+def assignments_clear(*, actor: Any, candidates: Sequence[Candidate]) -> None:
+    """Put the pairs back in the common queue."""
+    with transaction.atomic():
+        gone = ReviewAssignment.objects.filter(candidate__in=candidates)
+        audit_record(action="queue.unassign", actor=actor, subjects=[("candidate", c.pk) for c in candidates])
+        gone.delete()
+
+
+def assignments_give(*, actor: Any, reviewer: Any, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Give the pairs to `reviewer`; those whose sources the reviewer may not see are left out.
+
+    Returns the pairs given.
+    """
+    allowed = set(visible_candidates(reviewer).filter(pk__in=[c.pk for c in candidates]).values_list("pk", flat=True))
+    given = [c for c in candidates if c.pk in allowed]
+    with transaction.atomic():
+        for candidate in given:
+            ReviewAssignment.objects.update_or_create(
+                candidate=candidate, defaults={"reviewer": reviewer, "assigned_by": actor}
+            )
+        audit_record(
+            action="queue.assign",
+            actor=actor,
+            subjects=[("user", reviewer.pk), *[("candidate", c.pk) for c in given]],
+            after={"reviewer": reviewer.get_username(), "pairs": [c.pk for c in given]},
+        )
+    return given

@@ -1,0 +1,159 @@
+"""Whole groups, four-eyes proposals, and bulk approval of byte-identical groups.
+
+A group page shows every copy at once: the reviewer picks the one to keep, ticks off members that
+are not the same photograph (they are split off and stay open), and decides the rest together.
+The form carries the members it showed; decide_group refuses if the group changed meanwhile.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from dedupe.models import Attachment, Candidate
+from dedupe.roles import Capability, can
+
+from ..forms import GroupDecisionForm, first_error
+from ..models import Decision
+from ..selectors.groups import ExactPlan, exact_groups_plan, suggest_canonical
+from ..selectors.visibility import (
+    group_for,
+    visible_sources,
+)
+from ..services.decisions import DecisionRefused, decision_approve, decision_reject
+from ..services.groups import decide_group, exact_groups_apply
+from .shared import AuthenticatedHttpRequest, require
+
+MAX_SHOWN = 60
+
+
+@require_GET
+@login_required
+def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    group, assets = group_for(request.user, pk)
+    keep, why = suggest_canonical([a.pk for a in assets])
+    shown = Attachment.objects.filter(asset__in=assets).select_related("record").order_by("pk")
+    records: dict[int, list[Attachment]] = {}
+    for attachment in shown:
+        records.setdefault(attachment.asset_id, []).append(attachment)
+    return render(
+        request,
+        "review/group.html",
+        {
+            "group": group,
+            "members": [(a, records.get(a.pk, [])) for a in assets[:MAX_SHOWN]],
+            "more": max(0, len(assets) - MAX_SHOWN),
+            "seen": ",".join(str(a.pk) for a in assets),
+            "keep": keep,
+            "why": why,
+            "can_decide": can(request.user, Capability.DECIDE),
+            "pairs": Candidate.objects.filter(group=group, status=Candidate.Status.OPEN).count(),
+        },
+    )
+
+
+@require_POST
+@login_required
+def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Everyone not excluded is the same photograph as the kept one."""
+    group, _ = group_for(request.user, pk)
+    require(request.user, Capability.DECIDE)
+    form = GroupDecisionForm(request.POST)
+    if not form.is_valid():
+        if form.has_error("seen") or form.has_error("canonical") or form.has_error("exclude"):
+            messages.error(request, "This form is incomplete; the group is shown again as it is now.")
+        else:
+            messages.error(request, f"Not decided: {first_error(form)}")
+        return redirect("review:group", pk)
+    canonical, exclude = form.cleaned_data["canonical"], set(form.cleaned_data["exclude"])
+    try:
+        decisions = decide_group(
+            group_id=group.pk,
+            canonical_id=canonical,
+            actor=request.user,
+            seen_members=set(form.cleaned_data["seen"]),
+            exclude=exclude,
+            note=form.cleaned_data["note"],
+        )
+    except DecisionRefused as refused:
+        messages.error(request, f"Not decided: {refused}.")
+        return redirect("review:group", pk)
+    proposed = any(d.status == Decision.Status.PROPOSED for d in decisions)
+    verb = "proposed for an archivist's approval" if proposed else "merged"
+    messages.success(request, f"{len(decisions)} pair(s) {verb} onto image {canonical}; {len(exclude)} split off.")
+    return redirect("review:queue")
+
+
+@require_GET
+@login_required
+def proposals(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Caseworkers' "same" on sensitive sources, waiting for a second person."""
+    require(request.user, Capability.APPROVE)
+    sources = visible_sources(request.user)
+    waiting = (
+        Decision.objects.filter(status=Decision.Status.PROPOSED)
+        .filter(candidate__asset_a__source__in=sources, candidate__asset_b__source__in=sources)
+        .select_related("candidate", "decided_by")
+        .order_by("decided_at", "pk")[:200]
+    )
+    return render(request, "review/proposals.html", {"waiting": waiting})
+
+
+@require_POST
+@login_required
+def proposal_answer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    require(request.user, Capability.APPROVE)
+    decision = Decision.objects.filter(pk=pk, status=Decision.Status.PROPOSED).first()
+    if decision is None:
+        messages.error(request, "That proposal was already answered.")
+        return redirect("review:proposals")
+    try:
+        if request.POST.get("answer") == "approve":
+            decision_approve(decision_id=pk, actor=request.user)
+            messages.success(request, f"Approved: pair {decision.candidate_id} merged.")
+        else:
+            decision_reject(decision_id=pk, actor=request.user, note=request.POST.get("note", ""))
+            messages.success(request, f"Rejected: pair {decision.candidate_id} stays open.")
+    except DecisionRefused as refused:
+        messages.error(request, str(refused))
+    return redirect("review:proposals")
+
+
+# A shown plan is signed into its form; applying an older one than this is refused.
+PLAN_MAX_AGE = 3600
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def exact_groups(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Bulk approval of byte-identical groups: the plan on GET, applied only on a confirming POST.
+
+    The form carries the shown plan, signed: what is applied is exactly what the archivist saw,
+    and each group is re-checked (a group changed since is skipped and reported, not applied).
+    """
+    require(request.user, Capability.APPROVE_EXACT)
+    if request.method == "POST":
+        try:
+            shown = signing.loads(request.POST.get("plan", ""), salt="exact-plan", max_age=PLAN_MAX_AGE)
+        except signing.BadSignature:
+            messages.error(request, "This plan is too old or was altered; here is the current one.")
+            return redirect("review:exact-groups")
+        plan = ExactPlan(groups=shown)
+        try:
+            outcome = exact_groups_apply(plan, actor=request.user)
+        except DecisionRefused as refused:
+            messages.error(request, str(refused))
+            return redirect("review:exact-groups")
+        messages.success(request, f"Applied {outcome['applied']} group(s); {len(outcome['skipped'])} skipped.")
+        for skipped in outcome["skipped"]:
+            messages.warning(request, f"Group {skipped['group']} skipped: {skipped['reason']}")
+        return redirect(reverse("review:exact-groups"))
+    plan = exact_groups_plan(sources=visible_sources(request.user))
+    signed = signing.dumps(
+        [{"group": g["group"], "keep": g["keep"], "members": sorted(g["members"])} for g in plan.groups],
+        salt="exact-plan",
+    )
+    return render(request, "review/exact_groups.html", {"plan": plan, "signed": signed})

@@ -1,0 +1,74 @@
+"""Who may do what: a person's role is read once per request, and pages show what a role may do."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from dedupe.models import Candidate
+from dedupe.roles import GRANTS, Capability, Role, can, capabilities, role_of
+from tests.factories import archive_rows, user_with_role
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+# One "same" at the desk, through htmx, with the next pair's desk in the answer: 55 queries and
+# 12 reads of the person's groups before the role was cached on the user; 44 and 1 after.
+DECISION_QUERIES = 44
+
+
+def role_reads(queries: list[dict]) -> list[str]:
+    return [q["sql"] for q in queries if "auth_user_groups" in q["sql"]]
+
+
+def test_one_desk_decision_reads_the_role_once(client, archivist):
+    _, made = archive_rows("roles", records=4)
+    assets = [a for _, a in made]
+    first = Candidate.objects.create(asset_a=assets[0], asset_b=assets[1], kind="near", score=0.9)
+    Candidate.objects.create(asset_a=assets[2], asset_b=assets[3], kind="near", score=0.8)
+    client.force_login(archivist)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            f"/candidates/{first.pk}/decide/", {"verdict": "same", "canonical": first.asset_a_id, "seen": 0}, **HTMX
+        )
+
+    assert response.status_code == 200 and Candidate.objects.get(pk=first.pk).status == "same"
+    assert len(role_reads(queries.captured_queries)) == 1
+    assert len(queries.captured_queries) <= DECISION_QUERIES
+
+
+def test_a_role_change_is_seen_by_the_same_user_object(archivist):
+    assert can(archivist, Capability.APPROVE)
+
+    archivist.groups.set([Group.objects.get_or_create(name=Role.AUDITOR)[0]])
+
+    assert role_of(archivist) == Role.AUDITOR and not can(archivist, Capability.APPROVE)
+
+
+def test_work_nobody_started_is_the_systems_and_a_person_without_a_group_may_do_nothing(django_user_model):
+    nobody = django_user_model.objects.create_user("nobody")
+    assert role_of(None) == "system"
+    assert role_of(nobody) == "" and not any(capabilities(nobody).values())
+
+
+def test_every_capability_names_only_known_roles():
+    assert set(GRANTS) == set(Capability)
+    assert all(roles <= set(Role.values) for roles in GRANTS.values())
+
+
+@pytest.mark.parametrize(
+    ("role", "shown", "hidden"),
+    [
+        ("auditor", ["/audit/"], ["/exact-groups/", "/merge-map/"]),
+        ("archivist", ["/exact-groups/", "/merge-map/"], ["/audit/"]),
+        ("caseworker", [], ["/audit/", "/exact-groups/", "/merge-map/"]),
+    ],
+)
+def test_the_header_links_follow_capabilities(client, role, shown, hidden):
+    client.force_login(user_with_role(f"header-{role}", role))
+
+    header = client.get("/").content.decode().split("</header>")[0]
+
+    assert all(f'href="{url}"' in header for url in shown)
+    assert not any(f'href="{url}"' in header for url in hidden)
+    assert f'<span class="role">{role}</span>' in header
