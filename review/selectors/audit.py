@@ -5,7 +5,6 @@ EXISTS subquery that its (kind, object_id, event) index answers, and pages are c
 never by OFFSET, so the page after event 1,000,000 costs what the first one does.
 """
 
-import csv
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Record, Source
+from dedupe.spreadsheet import csv_lines
 
 PAGE_SIZE = 50
 
@@ -235,22 +235,17 @@ def export_rows(events: QuerySet[AuditEvent], chunk_size: int = EXPORT_CHUNK) ->
             yield row
 
 
-class _Line:
-    """csv.writer writes to this and gets its line back, so each row streams as it is made."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
 def export_csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
-    """CSV, header first; before and after as JSON text."""
+    """CSV, header first; before and after as JSON text; every cell safe to open in a spreadsheet."""
     columns = (*EXPORT_FIELDS, "subjects")
-    writer = csv.writer(_Line())
-    yield writer.writerow(columns)
-    for row in export_rows(events):
-        row["before"], row["after"] = (json.dumps(row[k], sort_keys=True, cls=DjangoJSONEncoder)
-                                       for k in ("before", "after"))  # fmt: skip
-        yield writer.writerow([row[column] for column in columns])
+
+    def rows() -> Iterator[list]:
+        for row in export_rows(events):
+            row["before"], row["after"] = (json.dumps(row[k], sort_keys=True, cls=DjangoJSONEncoder)
+                                           for k in ("before", "after"))  # fmt: skip
+            yield [row[column] for column in columns]
+
+    return csv_lines(columns, rows())
 
 
 def export_json_chunks(events: QuerySet[AuditEvent]) -> Iterator[str]:

@@ -6,7 +6,6 @@ placeholder per merge, and an unmerge again as a later "unmerge" row (a reversal
 rewriting the earlier row. Rows stream from the database in chunks: a city's archive has millions.
 """
 
-import csv
 import heapq
 import json
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from dedupe.spreadsheet import csv_lines
 
 from ..models import MergeMove
 
@@ -103,19 +104,10 @@ def _row(values: dict[str, Any], action: str) -> tuple[tuple, dict[str, Any]]:
     return (moment, named["merge"], action == "unmerge", named["move"]), row
 
 
-class _Line:
-    """csv.writer writes to this and gets its line back, so each row streams as it is made."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
 def merge_map_csv_lines(*, source: str | None = None, since: Moment = None, until: Moment = None) -> Iterator[str]:
-    """The merge map as CSV lines, header first: for StreamingHttpResponse or a file."""
-    writer = csv.writer(_Line())
-    yield writer.writerow(COLUMNS)
-    for row in merge_map_rows(source=source, since=since, until=until):
-        yield writer.writerow([row[column] for column in COLUMNS])
+    """The merge map as CSV lines, header first, safe to open in a spreadsheet (the JSON is exact)."""
+    rows = merge_map_rows(source=source, since=since, until=until)
+    return csv_lines(COLUMNS, ([row[column] for column in COLUMNS] for row in rows))
 
 
 def merge_map_json_chunks(*, source: str | None = None, since: Moment = None, until: Moment = None) -> Iterator[str]:
