@@ -13,8 +13,9 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 # One "same" at the desk, through htmx, with the next pair's desk in the answer: 55 queries and
 # 12 reads of the person's groups before the role was cached on the user; 44 and 1 after; 45
-# since the second factor's device is loaded for each request (django-otp).
-DECISION_QUERIES = 45
+# since the second factor's device is loaded for each request (django-otp). PostgreSQL answers
+# the same request in two more (savepoints around the row locks SQLite does not take).
+DECISION_QUERIES = {"sqlite": 45, "postgresql": 47}
 
 
 def role_reads(queries: list[dict]) -> list[str]:
@@ -36,7 +37,7 @@ def test_one_desk_decision_reads_the_role_once(client, archivist):
 
     assert response.status_code == 200 and Candidate.objects.get(pk=first.pk).status == "same"
     assert len(role_reads(queries.captured_queries)) == 1
-    assert len(queries.captured_queries) <= DECISION_QUERIES
+    assert len(queries.captured_queries) <= DECISION_QUERIES[connection.vendor]
 
 
 def test_a_role_change_is_seen_by_the_same_user_object(archivist):
