@@ -181,6 +181,15 @@ def _fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, int] | None:
     return max(fits, key=lambda fit: fit[1] * (1.0 if fit[0][2, :2].any() else 1.25))
 
 
+def whole_frames_disagree(a: Features, b: Features) -> bool:
+    """Two whole pictures laid over each other (scaled, not moved) disagree in more cells than one
+    photograph's copies do: the same site after a large change, which whole-frame hashes pass."""
+    if not (len(a.grey) and len(b.grey)) or abs(a.width / a.height - b.width / b.height) > 0.02:
+        return False
+    scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
+    return _disagreement(a, b, scale) > MAX_DISAGREEING
+
+
 def _plausible(model: np.ndarray) -> bool:
     """A copy is scaled, turned a little, tilted a little; never folded or wildly sheared."""
     m = model / model[2, 2]

@@ -22,7 +22,7 @@ from django.db import transaction
 
 from . import partial
 from .audit import audit_record
-from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS
+from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS, features_of
 from .models import Asset, Attachment, Candidate, Fingerprint, ScanRun
 from .scoring import PARTIAL, bits
 from .search import pairs_within, to_uint64
@@ -129,7 +129,7 @@ def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirro
             return {"relation": "mirrored", "phash256_mirror": distance, "score": round(0.9 - distance / 512, 4)}
     if not (fa.descriptors and fb.descriptors):
         return None
-    found = partial.relate(_features(fa), _features(fb))
+    found = partial.relate(features_of(fa), features_of(fb))
     if found is None:
         return None
     inner, outer = (a, b) if found.inner == "a" else (b, a)
@@ -162,13 +162,6 @@ def _full_size_matrix(matrix: list[list[float]], inner: Asset, fi: Fingerprint, 
     full = to_full @ np.array(matrix) @ to_feature
     full = full / full[2, 2]
     return [[round(float(v), 6) for v in row] for row in full]
-
-
-def _features(f: Fingerprint) -> partial.Features:
-    return partial.features_from_fields(
-        feature_width=f.feature_width, feature_height=f.feature_height, keypoints=f.keypoints,
-        descriptors=f.descriptors, grey=f.grey, grey_width=f.grey_width,
-    )  # fmt: skip
 
 
 def _upsert(scan: ScanRun, rows: list[Candidate], *, checked: int) -> int:
