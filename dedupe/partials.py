@@ -48,12 +48,16 @@ def address_key(address: str) -> str:
 
 def address_pairs(new_ids: Iterable[int], upto_asset: int) -> set[tuple[int, int]]:
     """Pairs of a new asset and another active asset shown on a record of the same address."""
-    new = set(new_ids)
-    blocks: dict[str, set[int]] = defaultdict(set)
     shown = Attachment.objects.filter(
         asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE, asset__inspection=Asset.Inspection.READABLE
     ).values_list("asset_id", "record__address")
-    for asset_id, address in shown.iterator(chunk_size=10_000):
+    return block_pairs(shown.iterator(chunk_size=10_000), set(new_ids))
+
+
+def block_pairs(shown: Iterable[tuple[int, str]], new: set[int]) -> set[tuple[int, int]]:
+    """Pure: (asset, address) rows to the pairs of a new asset and another of the same property."""
+    blocks: dict[str, set[int]] = defaultdict(set)
+    for asset_id, address in shown:
         key = address_key(address)
         if key:
             blocks[key].add(asset_id)
