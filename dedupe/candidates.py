@@ -140,8 +140,8 @@ def _conflict(a: set[str], b: set[str]) -> bool:
 def features_of(f: Fingerprint) -> partial.Features:
     """An asset's stored local features as arrays."""
     return partial.features_from_fields(
-        feature_width=f.feature_width, feature_height=f.feature_height, keypoints=f.keypoints,
-        descriptors=f.descriptors, grey=f.grey, grey_width=f.grey_width,
+        feature_width=f.feature_width, feature_height=f.feature_height, keypoints=bytes(f.keypoints),
+        descriptors=bytes(f.descriptors), grey=bytes(f.grey), grey_width=f.grey_width,
     )  # fmt: skip
 
 

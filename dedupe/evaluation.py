@@ -77,8 +77,8 @@ def group_score(found: Iterable[Pair], truth: dict[Pair, str]) -> dict:
             label.setdefault(found[i][0], position)
             label.setdefault(found[i][1], position)
     members: dict[int, list[int]] = defaultdict(list)
-    for asset, comp in label.items():
-        members[comp].append(asset)
+    for asset, component in label.items():
+        members[component].append(asset)
     grouped = {_pair(a, b) for m in members.values() for a, b in combinations(sorted(m), 2)}
     together = grouped & truth.keys()
     return {

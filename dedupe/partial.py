@@ -90,7 +90,9 @@ def local_features(im: Image.Image) -> Features:
     scale = min(1.0, FEATURE_SIDE / max(h, w))
     if scale < 1:
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    orb = cv2.ORB_create(nfeatures=MAX_FEATURES, scaleFactor=1.2, nlevels=8, edgeThreshold=19, fastThreshold=10)
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]  # the stubs miss the factory
+        nfeatures=MAX_FEATURES, scaleFactor=1.2, nlevels=8, edgeThreshold=19, fastThreshold=10
+    )
     keypoints, descriptors = orb.detectAndCompute(grey, None)
     points = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
     if descriptors is None:
@@ -197,7 +199,7 @@ def _plausible(model: np.ndarray) -> bool:
     det = float(np.linalg.det(linear))
     if det <= 0:  # a mirror image or a fold: not what a homography between copies looks like
         return False
-    sx, sy = np.linalg.norm(linear[:, 0]), np.linalg.norm(linear[:, 1])
+    sx, sy = float(np.linalg.norm(linear[:, 0])), float(np.linalg.norm(linear[:, 1]))
     return 0.15 < sx < 7 and 0.15 < sy < 7 and 0.6 < sx / sy < 1.66 and float(np.abs(m[2, :2]).max()) < 0.002
 
 
@@ -250,10 +252,10 @@ def _disagreement(inner: Features, outer: Features, model: np.ndarray) -> float:
     warped = cv2.warpPerspective(
         inner.grey, back, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
     ).astype(np.float32)
-    valid = cv2.warpPerspective(
+    covered = cv2.warpPerspective(
         np.full(inner.grey.shape, 255, np.uint8), back, (ow, oh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
     )
-    valid = cv2.erode(valid, np.ones((3, 3), np.uint8)) > 0
+    valid = np.asarray(cv2.erode(covered, np.ones((3, 3), np.uint8)) > 0)
     if valid.sum() < 64:
         return 1.0
     here = outer.grey.astype(np.float32)
@@ -279,7 +281,7 @@ def _disagreement(inner: Features, outer: Features, model: np.ndarray) -> float:
 
 def _normalised(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
     values = pixels[valid]
-    return (pixels - values.mean()) / max(float(values.std()), 1.0)
+    return np.asarray((pixels - float(values.mean())) / max(float(values.std()), 1.0))
 
 
 def _rest_is_flat(inner: Features, outer: Features, model: np.ndarray) -> bool:

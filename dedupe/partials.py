@@ -61,7 +61,7 @@ def block_pairs(shown: Iterable[tuple[int, str]], new: set[int]) -> set[tuple[in
         key = address_key(address)
         if key:
             blocks[key].add(asset_id)
-    pairs = set()
+    pairs: set[tuple[int, int]] = set()
     for members in blocks.values():
         if not members & new:
             continue
@@ -101,10 +101,10 @@ def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     if not new:
         return 0
     mirrored = mirror_pairs(new, scan.upto_asset)
-    pairs = address_pairs(new, scan.upto_asset) | mirrored
-    ids = {x for pair in pairs for x in pair}
+    found = address_pairs(new, scan.upto_asset) | mirrored
+    ids = {x for pair in found for x in pair}
     known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
-    pairs = sorted(pairs - known)
+    pairs = sorted(found - known)
     if not pairs:
         return 0
     prints = Fingerprint.objects.in_bulk({x for pair in pairs for x in pair})

@@ -381,9 +381,15 @@ def _hash256(value: object) -> bytes:
 
 def _features(value: dict) -> partial.Features:
     """Local features as arrays, their sizes checked against each other (ValueError otherwise)."""
-    raw = {k: base64.b64decode(_blob(value[k]), validate=True) for k in ("keypoints", "descriptors", "grey")}
-    sizes = {k: _int(value[k]) for k in ("feature_width", "feature_height", "grey_width")}
-    return partial.features_from_fields(**raw, **sizes)
+
+    def raw(key: str) -> bytes:
+        return base64.b64decode(_blob(value[key]), validate=True)
+
+    return partial.features_from_fields(
+        feature_width=_int(value["feature_width"]), feature_height=_int(value["feature_height"]),
+        keypoints=raw("keypoints"), descriptors=raw("descriptors"), grey=raw("grey"),
+        grey_width=_int(value["grey_width"]),
+    )  # fmt: skip
 
 
 def _blob(value: object) -> str:
