@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 
+from . import partial
 from .audit import audit_record
 from .inspection import decoder, header_limits, stored_bytes
 from .models import Asset, Attachment, Candidate, CandidateGroup, Fingerprint, ScanRun, Source
@@ -73,6 +74,8 @@ def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
         evidence = weigh(prints[a_id], prints[b_id], a, b)
         if evidence.kind == Candidate.Kind.NEAR and not _within_radii(evidence.facts, a.source, b.source):
             continue
+        if evidence.kind == Candidate.Kind.NEAR and _pixels_disagree(evidence.facts, prints[a_id], prints[b_id]):
+            continue
         rows.append(
             Candidate(
                 asset_a=a, asset_b=b, kind=evidence.kind, score=evidence.score, evidence=evidence.facts,
@@ -103,6 +106,13 @@ def _within_radii(facts: dict, a: Source, b: Source) -> bool:
     return bool(min(facts["phash"], facts["phash_zoom"]) <= near and facts["phash256"] <= verify)
 
 
+def _pixels_disagree(facts: dict, fa: Fingerprint, fb: Fingerprint) -> bool:
+    """A near pair whose whole frames, laid over each other, differ in a large part (after-change)."""
+    if facts["alignment"] != "picture" or not (fa.grey and fb.grey):
+        return False
+    return partial.whole_frames_disagree(features_of(fa), features_of(fb))
+
+
 def _radius(configured: int | None, default: int) -> int:
     return default if configured is None else configured
 
@@ -125,6 +135,14 @@ def _addresses(asset_ids: set[int]) -> dict[int, set[str]]:
 def _conflict(a: set[str], b: set[str]) -> bool:
     """Shown on records with different addresses: likely one attachment is wrong."""
     return bool(a and b and not a & b)
+
+
+def features_of(f: Fingerprint) -> partial.Features:
+    """An asset's stored local features as arrays."""
+    return partial.features_from_fields(
+        feature_width=f.feature_width, feature_height=f.feature_height, keypoints=bytes(f.keypoints),
+        descriptors=bytes(f.descriptors), grey=bytes(f.grey), grey_width=f.grey_width,
+    )  # fmt: skip
 
 
 def pixel_suspects(scan: ScanRun) -> list[int]:

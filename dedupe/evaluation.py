@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 
 from .imaging import hash_to_int, open_image
 from .models import Asset, Candidate
+from .scoring import components
 from .search import pairs_within, to_uint64
 
 # imagededup's default Hamming threshold for pHash, the baseline people use today.
@@ -52,8 +53,46 @@ def load_lookalikes(hard: Path, ids: dict[str, int]) -> list[Pair]:
         ]
 
 
-def score(found: dict[Pair, float], truth: dict[Pair, str], lookalikes: Iterable[Pair]) -> dict:
-    """Pair precision, recall and F1; recall per transform; where the look-alikes rank."""
+def hard_negative_kinds(truth: Path, ids: dict[str, int], hard: Iterable[Pair]) -> dict[Pair, str]:
+    """Each hard-negative pair with its kind (lookalike, overlap-framing, after-change), from truth.csv."""
+    transform = {}
+    with open(truth, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["path"] in ids:
+                transform[ids[row["path"]]] = row["transform"]
+    kinds = {}
+    for a, b in hard:
+        ta, tb = transform.get(a, ""), transform.get(b, "")
+        kinds[(a, b)] = tb if ta == "original" else ta if tb == "original" else ta or tb
+    return kinds
+
+
+def group_score(found: Iterable[Pair], truth: dict[Pair, str]) -> dict:
+    """What the desk shows: a true pair is found when both images end in one group (a connected
+    component of the found pairs); a grouped pair is right when the two are one photograph."""
+    label: dict[int, int] = {}
+    found = list(found)
+    for position, comp in enumerate(components(found)):
+        for i in comp:
+            label.setdefault(found[i][0], position)
+            label.setdefault(found[i][1], position)
+    members: dict[int, list[int]] = defaultdict(list)
+    for asset, component in label.items():
+        members[component].append(asset)
+    grouped = {_pair(a, b) for m in members.values() for a, b in combinations(sorted(m), 2)}
+    together = grouped & truth.keys()
+    return {
+        "group_precision": round(len(together) / len(grouped), 4) if grouped else 1.0,
+        "group_recall": round(len(together) / len(truth), 4) if truth else 1.0,
+        "grouped_pairs": len(grouped),
+    }
+
+
+def score(
+    found: dict[Pair, float], truth: dict[Pair, str], lookalikes: Iterable[Pair], kinds: dict[Pair, str] | None = None
+) -> dict:
+    """Pair precision, recall and F1 (pair level); group-level figures; recall per transform;
+    where the hard negatives rank, and how many of each kind were proposed as one photograph."""
     hits = found.keys() & truth.keys()
     precision = len(hits) / len(found) if found else 1.0
     recall = len(hits) / len(truth) if truth else 1.0
@@ -62,7 +101,13 @@ def score(found: dict[Pair, float], truth: dict[Pair, str], lookalikes: Iterable
         per[label][1] += 1
         per[label][0] += pair in found
     true_scores = sorted(found[p] for p in hits)
+    lookalikes = list(lookalikes)
     found_lookalikes = [found[p] for p in lookalikes if p in found]
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for p in lookalikes:
+        kind = (kinds or {}).get(p, "lookalike")
+        by_kind[kind][0] += 1
+        by_kind[kind][1] += p in found
     return {
         "precision": round(precision, 4),
         "recall": round(recall, 4),
@@ -76,12 +121,15 @@ def score(found: dict[Pair, float], truth: dict[Pair, str], lookalikes: Iterable
             # True pairs scored at or below the best-scored look-alike: 0 means every look-alike ranks last.
             "true_pairs_not_above": sum(1 for s in true_scores if found_lookalikes and s <= max(found_lookalikes)),
         },
+        "hard_negatives_proposed": {k: {"pairs": n, "proposed": hit} for k, (n, hit) in sorted(by_kind.items())},
+        **group_score(found, truth),
     }
 
 
 def candidate_pairs(ids: Iterable[int]) -> dict[Pair, float]:
+    """Open pairs proposed as one photograph (every kind is: none is only 'same scene')."""
     wanted = set(ids)
-    rows = Candidate.objects.values_list("asset_a", "asset_b", "score")
+    rows = Candidate.objects.filter(status=Candidate.Status.OPEN).values_list("asset_a", "asset_b", "score")
     return {(a, b): s for a, b, s in rows.iterator(chunk_size=5000) if a in wanted and b in wanted}
 
 

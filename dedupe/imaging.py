@@ -84,6 +84,8 @@ class Prints:
     phash256: bytes
     phash256_zoom: bytes
     thumbnail: bytes
+    phash_mirror: int = 0  # of the mirror image: a copy flipped left to right meets its original
+    phash256_mirror: bytes = b""
 
 
 @functools.cache
@@ -311,6 +313,7 @@ def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
     grey = thumb.convert("L")  # every hash works on grey; convert once
     content = grey.crop(content_box(grey))
     centre = zoomed(content)
+    mirrored = ImageOps.mirror(content)
     return Prints(
         phash=hash_to_int(imagehash.phash(content)),
         dhash=hash_to_int(imagehash.dhash(content)),
@@ -318,4 +321,6 @@ def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
         phash256=hash_to_bytes(imagehash.phash(content, hash_size=16)),
         phash256_zoom=hash_to_bytes(imagehash.phash(centre, hash_size=16)),
         thumbnail=buf.getvalue(),
+        phash_mirror=hash_to_int(imagehash.phash(mirrored)),
+        phash256_mirror=hash_to_bytes(imagehash.phash(mirrored, hash_size=16)),
     )

@@ -19,7 +19,10 @@ from .attachments import attachment_repoint
 from .audit import audit_record
 from .models import Asset, Attachment, AuditEvent, Fingerprint, ImportProblem
 
-FINGERPRINT_FIELDS = ["phash", "dhash", "phash_zoom", "phash256", "phash256_zoom"]
+FINGERPRINT_FIELDS = [
+    "phash", "dhash", "phash_zoom", "phash256", "phash256_zoom", "phash_mirror", "phash256_mirror",
+    "feature_width", "feature_height", "keypoints", "descriptors", "grey", "grey_width",
+]  # fmt: skip
 
 
 def decoder() -> sandbox.Sandbox:
@@ -129,6 +132,9 @@ def _write_readable(
                 phash_zoom=result.prints.phash_zoom,
                 phash256=result.prints.phash256,
                 phash256_zoom=result.prints.phash256_zoom,
+                phash_mirror=result.prints.phash_mirror,
+                phash256_mirror=result.prints.phash256_mirror,
+                **result.features.to_fields(),
             )
             for asset_id, result in results.items()
         ],

@@ -119,6 +119,17 @@ class Fingerprint(models.Model):
     phash256 = models.BinaryField(max_length=32)
     phash256_zoom = models.BinaryField(max_length=32)
     pixel_sha256 = models.CharField(max_length=64, blank=True)
+    # Partial copies (dedupe.partial): the mirror image's hashes, ORB keypoints (float32 x, y in the
+    # feature frame) and descriptors (32 bytes each), and a small grey image for pixel agreement.
+    # Empty for assets inspected before these existed: they take part in partial matching once re-inspected.
+    phash_mirror = models.BigIntegerField(null=True, blank=True)
+    phash256_mirror = models.BinaryField(max_length=32, default=b"")
+    feature_width = models.PositiveSmallIntegerField(default=0)
+    feature_height = models.PositiveSmallIntegerField(default=0)
+    keypoints = models.BinaryField(default=b"")
+    descriptors = models.BinaryField(default=b"")
+    grey = models.BinaryField(default=b"")
+    grey_width = models.PositiveSmallIntegerField(default=0)
     searched = models.BooleanField(default=False, help_text="Compared against the archive by a finished scan.")
     computed_at = models.DateTimeField(auto_now=True)
 
@@ -284,6 +295,7 @@ class ScanRun(models.Model):
     class Phase(models.TextChoices):
         INSPECT = "inspect", "Decoding and fingerprinting"
         SEARCH = "search", "Searching for pairs"
+        PARTIAL = "partial", "Matching partial copies"
         VERIFY = "verify", "Comparing pixels"
         GROUP = "group", "Grouping"
         DONE = "done", "Done"
@@ -363,6 +375,7 @@ class Candidate(models.Model):
         EXACT = scoring.EXACT, "Same bytes"
         PIXEL = scoring.PIXEL, "Same pixels"
         NEAR = scoring.NEAR, "Near duplicate"
+        PARTIAL = scoring.PARTIAL, "Partial copy"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

@@ -37,7 +37,7 @@ from typing import IO, Any, BinaryIO
 
 from PIL import Image
 
-from . import imaging
+from . import imaging, partial
 
 # The longest line the parent accepts: a thumbnail of 640 px as WebP is well under 1 MB.
 MAX_LINE = 8 * 1024 * 1024
@@ -65,6 +65,7 @@ class Limits:
 class Inspection:
     probe: imaging.Probe
     prints: imaging.Prints
+    features: partial.Features
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,10 @@ def _warm_up() -> None:
         Image.new("RGB", (96, 64), (90, 120, 60)).save(buffer, fmt)
         _inspect(buffer.getvalue(), max_pixels=10**6, max_decoded_bytes=10**7, min_side=32, thumbnail_side=48)
         _pixels(buffer.getvalue(), max_pixels=10**6, max_decoded_bytes=10**7)
+    datetime.strptime("2000:01:01 00:00:00", "%Y:%m:%d %H:%M:%S")  # EXIF dates: _strptime is imported lazily
+    # A textured picture, so that every path of the feature detector has run (and loaded) once.
+    noise = Image.effect_noise((160, 120), 64).convert("RGB")
+    partial.relate(partial.local_features(noise), partial.local_features(noise))
 
 
 def _wait(pid: int, wall_seconds: float) -> str:
@@ -188,12 +193,15 @@ def _inspect(data: bytes, *, max_pixels: int, max_decoded_bytes: int, min_side: 
     probe = imaging.probe_bytes(data, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
     im = imaging.decode_upright(data, min_side=min_side, orientation=probe.orientation)
     prints = imaging.fingerprint(im, thumbnail_side=thumbnail_side)
+    features = partial.local_features(im).to_fields()
     return {
+        "features": {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in features.items()},
         "probe": asdict(probe) | {"captured_at": probe.captured_at.isoformat() if probe.captured_at else None},
         "prints": asdict(prints)
         | {
             "phash256": prints.phash256.hex(),
             "phash256_zoom": prints.phash256_zoom.hex(),
+            "phash256_mirror": prints.phash256_mirror.hex(),
             "thumbnail": base64.b64encode(prints.thumbnail).decode(),
         },
     }
@@ -357,8 +365,38 @@ def _checked(op: str, item_id: int, line: dict) -> "Inspection | str | Failure":
             phash256=bytes.fromhex(_text(prints["phash256"])),
             phash256_zoom=bytes.fromhex(_text(prints["phash256_zoom"])),
             thumbnail=base64.b64decode(_text(prints["thumbnail"]), validate=True),
+            phash_mirror=_int(prints["phash_mirror"]),
+            phash256_mirror=_hash256(prints["phash256_mirror"]),
         ),
+        features=_features(ok["features"]),
     )
+
+
+def _hash256(value: object) -> bytes:
+    raw = bytes.fromhex(_text(value))
+    if len(raw) != 32:
+        raise ValueError(f"a 256-bit hash of {len(raw)} bytes")
+    return raw
+
+
+def _features(value: dict) -> partial.Features:
+    """Local features as arrays, their sizes checked against each other (ValueError otherwise)."""
+
+    def raw(key: str) -> bytes:
+        return base64.b64decode(_blob(value[key]), validate=True)
+
+    return partial.features_from_fields(
+        feature_width=_int(value["feature_width"]), feature_height=_int(value["feature_height"]),
+        keypoints=raw("keypoints"), descriptors=raw("descriptors"), grey=raw("grey"),
+        grey_width=_int(value["grey_width"]),
+    )  # fmt: skip
+
+
+def _blob(value: object) -> str:
+    """Base64 text of at most a few dozen kilobytes (the features), unlike _text's 1000 characters."""
+    if not isinstance(value, str) or len(value) > 64 * 1024:
+        raise ValueError("binary field is not base64 text of a permitted length")
+    return value
 
 
 def _int(value: object) -> int:

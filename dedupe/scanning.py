@@ -28,14 +28,20 @@ from .candidates import (
 )
 from .inspection import assets_inspect, chunked
 from .models import Asset, Candidate, Fingerprint, ScanChunk, ScanRun
+from .partials import partial_candidates_record
 
 # Queries per search chunk: each chunk loads every hash once (about 1 s per million), so a
 # chunk should search enough new assets to pay for that, yet leave work for a second worker.
 SEARCH_CHUNK = 20_000
 PIXEL_CHUNK = 16  # full decodes: a few hundred ms each for phone photos
+# New assets per partial-copy chunk: each verifies its few same-property pairs from stored
+# features (about 6 ms a pair) after loading every address once (about 2 s per million).
+PARTIAL_CHUNK = 2_000
 # After this many claims a chunk is given up (recorded in the scan's errors), never retried forever.
 MAX_ATTEMPTS = 3
-PHASES: list[str] = [ScanRun.Phase.INSPECT, ScanRun.Phase.SEARCH, ScanRun.Phase.VERIFY, ScanRun.Phase.GROUP]
+PHASES: list[str] = [
+    ScanRun.Phase.INSPECT, ScanRun.Phase.SEARCH, ScanRun.Phase.PARTIAL, ScanRun.Phase.VERIFY, ScanRun.Phase.GROUP,
+]  # fmt: skip
 
 
 def lease() -> timedelta:
@@ -87,11 +93,12 @@ def _payloads(scan: ScanRun, phase: str) -> list:
     if phase == ScanRun.Phase.INSPECT:
         pending = Asset.objects.filter(pk__lte=scan.upto_asset, inspection=Asset.Inspection.PENDING)
         return chunked(list(pending.order_by("pk").values_list("pk", flat=True)), settings.DEDUPE_INSPECT_CHUNK)
-    if phase == ScanRun.Phase.SEARCH:
+    if phase in (ScanRun.Phase.SEARCH, ScanRun.Phase.PARTIAL):
         # Asset id ranges, not positions: positions would shift if an asset left the table meanwhile.
         new = Fingerprint.objects.filter(asset_id__lte=scan.upto_asset, searched=False, asset__state="active")
         ids = list(new.order_by("asset_id").values_list("asset_id", flat=True))
-        return [[part[0], part[-1]] for part in chunked(ids, SEARCH_CHUNK)]
+        size = SEARCH_CHUNK if phase == ScanRun.Phase.SEARCH else PARTIAL_CHUNK
+        return [[part[0], part[-1]] for part in chunked(ids, size)]
     if phase == ScanRun.Phase.VERIFY:
         return chunked(pixel_suspects(scan), PIXEL_CHUNK)
     return [[]] if phase == ScanRun.Phase.GROUP else []
@@ -130,6 +137,8 @@ def _work(chunk: ScanChunk) -> None:
         new_ids = table.ids[table.new]
         queries = table.new[(new_ids >= first) & (new_ids <= last)]
         candidates_record(scan, matching_pairs(table, queries, near_radius()))
+    elif chunk.phase == ScanRun.Phase.PARTIAL:
+        partial_candidates_record(scan, *chunk.payload)
     elif chunk.phase == ScanRun.Phase.VERIFY:
         pixels_verify(chunk.payload)
     elif chunk.phase == ScanRun.Phase.GROUP:

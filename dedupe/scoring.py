@@ -16,8 +16,8 @@ from scipy.sparse.csgraph import connected_components
 from .search import distance, to_uint64
 
 # A candidate's kind, strongest evidence first; `Candidate.Kind` is built from these.
-EXACT, PIXEL, NEAR = "exact", "pixel", "near"
-KIND_ORDER = {EXACT: 0, PIXEL: 1, NEAR: 2}
+EXACT, PIXEL, NEAR, PARTIAL = "exact", "pixel", "near", "partial"
+KIND_ORDER = {EXACT: 0, PIXEL: 1, NEAR: 2, PARTIAL: 3}
 
 
 class Prints(Protocol):

@@ -4,7 +4,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dedupe.evaluation import baseline_pairs, candidate_pairs, load_lookalikes, load_truth, score
+from dedupe.evaluation import (
+    baseline_pairs,
+    candidate_pairs,
+    hard_negative_kinds,
+    load_lookalikes,
+    load_truth,
+    score,
+)
 
 
 class Command(BaseCommand):
@@ -26,9 +33,10 @@ class Command(BaseCommand):
         if not ids:
             raise CommandError(f"{options['truth']}: none of its paths were imported; run import_archive first")
         lookalikes = load_lookalikes(options["hard_negatives"], ids) if options["hard_negatives"] else []
-        result = score(candidate_pairs(ids.values()), truth, lookalikes)
+        kinds = hard_negative_kinds(options["truth"], ids, lookalikes)
+        result = score(candidate_pairs(ids.values()), truth, lookalikes, kinds)
         if options["baseline"]:
-            result["baseline"] = score(baseline_pairs(ids.values()), truth, lookalikes)
+            result["baseline"] = score(baseline_pairs(ids.values()), truth, lookalikes, kinds)
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
@@ -39,6 +47,9 @@ class Command(BaseCommand):
     def _print(self, title: str, r: dict) -> None:
         self.stdout.write(f"{title}: precision {r['precision']:.4f}  recall {r['recall']:.4f}  F1 {r['f1']:.4f}")
         self.stdout.write(f"  {r['found_pairs']} pairs found, {r['true_pairs']} true pairs")
+        self.stdout.write(
+            f"  group level (both in one group): precision {r['group_precision']:.4f}  recall {r['group_recall']:.4f}"
+        )
         for label, recall in r["per_transform"].items():
             self.stdout.write(f"  recall {label:<18} {recall:.4f}")
         la = r["lookalikes"]
@@ -46,3 +57,7 @@ class Command(BaseCommand):
             f"  look-alike pairs: {la['pairs']}, found {la['found']}, "
             f"true pairs scored no higher than a look-alike: {la['true_pairs_not_above']}"
         )
+        for kind, hn in r["hard_negatives_proposed"].items():
+            self.stdout.write(
+                f"  hard negatives {kind:<16} {hn['proposed']} of {hn['pairs']} proposed as one photograph"
+            )

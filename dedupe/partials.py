@@ -1,0 +1,186 @@
+"""Partial copies: find the few pairs worth verifying, verify them from stored features, record them.
+
+Whole-frame hashes cannot find a crop or a screenshot, and comparing every pair of a million
+assets is out of reach, so a new asset is verified against:
+
+- the other pictures of the same property (records whose addresses agree once spelled alike):
+  where a caseworker's crop or a tablet's screenshot is filed, and few enough per property that
+  the cost grows with the archive, not its square;
+- any asset whose picture is within the near radius of its mirror image (a flipped copy).
+
+Verification (`dedupe.partial.relate`) reads the features stored at inspection; no file is
+decoded here. Like the hash search, only assets not searched before are queried, so a scan
+after an import costs in proportion to the import.
+"""
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+from django.db import transaction
+
+from . import partial
+from .audit import audit_record
+from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS, features_of
+from .models import Asset, Attachment, Candidate, Fingerprint, ScanRun
+from .scoring import PARTIAL, bits
+from .search import pairs_within, to_uint64
+
+# A property with more pictures than this is checked only among its newest: a catch-all address
+# ("unknown", a city hall) must not make a quadratic block.
+MAX_BLOCK = 200
+SUFFIXES = {"street": "st", "boulevard": "blvd", "avenue": "ave", "drive": "dr", "road": "rd", "place": "pl"}
+
+
+def address_key(address: str) -> str:
+    """One spelling of a street address: number and street, case and suffix spelling ignored.
+
+    "15595 Figueroa Street, Los Angeles, CA 90094" and "15595 FIGUEROA ST" both give
+    "15595 figueroa st". An address without a house number gives "" (no block).
+    """
+    street = address.split(",")[0].casefold()
+    words = [SUFFIXES.get(w, w) for w in re.findall(r"[a-z0-9]+", street)]
+    if len(words) < 2 or not words[0].isdigit():
+        return ""
+    return " ".join(words)
+
+
+def address_pairs(new_ids: Iterable[int], upto_asset: int) -> set[tuple[int, int]]:
+    """Pairs of a new asset and another active asset shown on a record of the same address."""
+    shown = Attachment.objects.filter(
+        asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE, asset__inspection=Asset.Inspection.READABLE
+    ).values_list("asset_id", "record__address")
+    return block_pairs(shown.iterator(chunk_size=10_000), set(new_ids))
+
+
+def block_pairs(shown: Iterable[tuple[int, str]], new: set[int]) -> set[tuple[int, int]]:
+    """Pure: (asset, address) rows to the pairs of a new asset and another of the same property."""
+    blocks: dict[str, set[int]] = defaultdict(set)
+    for asset_id, address in shown:
+        key = address_key(address)
+        if key:
+            blocks[key].add(asset_id)
+    pairs: set[tuple[int, int]] = set()
+    for members in blocks.values():
+        if not members & new:
+            continue
+        ordered = sorted(members)[-MAX_BLOCK:]
+        for a in set(ordered) & new:
+            pairs.update((min(a, b), max(a, b)) for b in ordered if b != a)
+    return pairs
+
+
+def mirror_pairs(new_ids: Iterable[int], upto_asset: int, radius: int = DEFAULT_NEAR_RADIUS) -> set[tuple[int, int]]:
+    """Pairs where one picture's mirror image is within `radius` of the other's picture."""
+    rows = list(
+        Fingerprint.objects.filter(asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE)
+        .exclude(phash_mirror=None)
+        .order_by("asset_id")
+        .values_list("asset_id", "phash", "phash_mirror")
+    )
+    if not rows:
+        return set()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    n = len(ids)
+    both = np.concatenate([to_uint64(np.array([r[1] for r in rows])), to_uint64(np.array([r[2] for r in rows]))])
+    queries = np.flatnonzero(np.isin(ids, np.fromiter(new_ids, dtype=np.int64)))
+    i, j, _ = pairs_within(both, radius, queries=np.concatenate([queries, queries + n]))
+    keep = (i < n) != (j < n)  # a picture against a mirror image, never two of one kind
+    a, b = ids[i[keep] % n], ids[j[keep] % n]
+    return {(int(min(x, y)), int(max(x, y))) for x, y in zip(a, b, strict=True) if x != y}
+
+
+def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
+    """Find, verify and upsert partial copies of the new assets with ids in [first, last]."""
+    new = list(
+        Fingerprint.objects.filter(
+            asset_id__gte=first, asset_id__lte=min(last, scan.upto_asset), searched=False, asset__state="active"
+        ).values_list("asset_id", flat=True)
+    )
+    if not new:
+        return 0
+    mirrored = mirror_pairs(new, scan.upto_asset)
+    found = address_pairs(new, scan.upto_asset) | mirrored
+    ids = {x for pair in found for x in pair}
+    known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
+    pairs = sorted(found - known)
+    if not pairs:
+        return 0
+    prints = Fingerprint.objects.in_bulk({x for pair in pairs for x in pair})
+    assets = Asset.objects.in_bulk(list(prints))
+    rows = []
+    for a_id, b_id in pairs:
+        fa, fb = prints.get(a_id), prints.get(b_id)
+        if fa is None or fb is None:
+            continue
+        facts = pair_evidence(fa, fb, assets[a_id], assets[b_id], mirror_candidate=(a_id, b_id) in mirrored)
+        if facts is not None:
+            rows.append(
+                Candidate(
+                    asset_a_id=a_id, asset_b_id=b_id, kind=PARTIAL, score=facts.pop("score"), evidence=facts,
+                    cross_source=assets[a_id].source_id != assets[b_id].source_id, found_by=scan,
+                )
+            )  # fmt: skip
+    return _upsert(scan, rows, checked=len(pairs))
+
+
+def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirror_candidate: bool) -> dict | None:
+    """The evidence that two assets are one photograph, partly shown; None when not shown to be."""
+    if mirror_candidate and fa.phash256_mirror and fb.phash256_mirror:
+        distance = min(bits(fa.phash256, fb.phash256_mirror), bits(fa.phash256_mirror, fb.phash256))
+        if distance <= DEFAULT_VERIFY_RADIUS:
+            return {"relation": "mirrored", "phash256_mirror": distance, "score": round(0.9 - distance / 512, 4)}
+    if not (fa.descriptors and fb.descriptors):
+        return None
+    found = partial.relate(features_of(fa), features_of(fb))
+    if found is None:
+        return None
+    inner, outer = (a, b) if found.inner == "a" else (b, a)
+    inner_f, outer_f = (fa, fb) if found.inner == "a" else (fb, fa)
+    return {
+        "relation": found.relation,
+        "inner": inner.pk,  # the asset shown inside the other
+        "outer": outer.pk,
+        "inliers": found.inliers,
+        "model": "homography",
+        # In full-size pixels of each image: inner (x, y, 1) -> outer.
+        "matrix": _full_size_matrix(found.matrix, inner, inner_f, outer, outer_f),
+        "region": _full_size_region(found.region, outer, outer_f),
+        "coverage": found.coverage,
+        "angle": found.angle,
+        "disagreeing": found.disagreeing,
+        "score": round(0.6 + 0.3 * min(1.0, found.inliers / 100) * (1 - found.disagreeing), 4),
+    }  # fmt: skip
+
+
+def _full_size_region(region: list[list[float]], outer: Asset, fo: Fingerprint) -> list[list[float]]:
+    """The inner picture's corners in the outer one's full-size pixels: the outline the desk draws."""
+    sx, sy = (outer.width or 0) / fo.feature_width, (outer.height or 0) / fo.feature_height
+    return [[round(x * sx, 1), round(y * sy, 1)] for x, y in region]
+
+
+def _full_size_matrix(matrix: list[list[float]], inner: Asset, fi: Fingerprint, outer: Asset, fo: Fingerprint) -> list:
+    to_feature = np.diag([fi.feature_width / (inner.width or 1), fi.feature_height / (inner.height or 1), 1.0])
+    to_full = np.diag([(outer.width or 0) / fo.feature_width, (outer.height or 0) / fo.feature_height, 1.0])
+    full = to_full @ np.array(matrix) @ to_feature
+    full = full / full[2, 2]
+    return [[round(float(v), 6) for v in row] for row in full]
+
+
+def _upsert(scan: ScanRun, rows: list[Candidate], *, checked: int) -> int:
+    with transaction.atomic():
+        ids = {x for row in rows for x in (row.asset_a_id, row.asset_b_id)}
+        known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
+        rows = [row for row in rows if (row.asset_a_id, row.asset_b_id) not in known]
+        for row in rows:
+            row.priority = row.queue_priority()
+        Candidate.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        if rows:
+            audit_record(
+                action="candidates.partial_found",
+                actor_name="system:scan",
+                subjects=[("scan", scan.pk), *(("asset", x) for x in sorted(ids))],
+                after={"pairs_checked": checked, "added": len(rows)},
+            )
+    return len(rows)

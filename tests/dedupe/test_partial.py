@@ -1,0 +1,162 @@
+"""Partial copies: how two pictures relate (pure), the sandbox's checks on the features it sends,
+and the scan stage that records them (found once, safe to run twice, hard negatives kept apart)."""
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from PIL import Image, ImageDraw
+
+from dedupe import partial, sandbox
+from dedupe.models import Candidate, ScanChunk, ScanRun
+from dedupe.partials import address_key
+from dedupe.scanning import chunk_run, scan_run_here, scan_start
+from tests.factories import jpeg_bytes, photo, write_manifest
+
+ORIGINAL = photo(7, (800, 600))
+
+
+def features(im: Image.Image) -> partial.Features:
+    """As the sandbox computes them: on a JPEG round trip of the picture."""
+    return partial.local_features(Image.open(io.BytesIO(jpeg_bytes(im, 88))).convert("RGB"))
+
+
+def screenshot(im: Image.Image) -> Image.Image:
+    canvas = Image.new("RGB", (im.width + 260, im.height + 130), (238, 238, 242))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, canvas.width, 28), fill=(40, 60, 110))
+    for i in range(6):
+        draw.text((8, 50 + 16 * i), f"field {i}: {1000 + i}", fill=(60, 60, 60))
+    canvas.paste(im, (200, 70))
+    return canvas
+
+
+def test_a_crop_is_found_inside_its_original_with_the_region_outlined():
+    crop = ORIGINAL.crop((150, 100, 650, 460))
+
+    outer = features(ORIGINAL)
+    found = partial.relate(features(crop), outer)
+
+    assert found is not None and found.inner == "a" and found.relation == "crop"
+    assert found.inliers >= partial.MIN_INLIERS
+    s = ORIGINAL.width / outer.width  # the region is in the feature frame (long side FEATURE_SIDE)
+    (x0, y0), _, (x2, y2), _ = [(x * s, y * s) for x, y in found.region]  # top left, bottom right
+    assert abs(x0 - 150) < 12 and abs(y0 - 100) < 12 and abs(x2 - 650) < 12 and abs(y2 - 460) < 12
+
+
+def test_a_screenshot_is_a_framed_copy_of_the_photo():
+    found = partial.relate(features(ORIGINAL), features(screenshot(ORIGINAL)))
+
+    assert found is not None and found.inner == "a" and found.relation == "framed"
+
+
+def test_a_photo_turned_a_few_degrees_is_a_rotated_copy():
+    turned = ORIGINAL.rotate(6, resample=Image.Resampling.BICUBIC, fillcolor=(0, 0, 0))
+
+    found = partial.relate(features(turned), features(ORIGINAL))
+
+    assert found is not None and found.relation == "rotated" and 4 < abs(found.angle) < 8
+
+
+def test_two_framings_that_only_overlap_are_two_photographs():
+    left, right = ORIGINAL.crop((0, 0, 560, 600)), ORIGINAL.crop((240, 0, 800, 600))
+
+    assert partial.relate(features(left), features(right)) is None
+
+
+def test_the_same_site_after_a_large_change_is_another_photograph():
+    later = ORIGINAL.copy()
+    ImageDraw.Draw(later).rectangle((300, 150, 700, 520), fill=(120, 110, 90))
+
+    assert partial.relate(features(later), features(ORIGINAL)) is None
+    assert partial.whole_frames_disagree(features(later), features(ORIGINAL))
+    assert not partial.whole_frames_disagree(features(ORIGINAL), features(ORIGINAL.resize((400, 300))))
+
+
+def test_stored_features_come_back_as_they_were():
+    f = features(ORIGINAL)
+    back = partial.features_from_fields(**f.to_fields())
+
+    assert np.array_equal(back.points, f.points) and np.array_equal(back.descriptors, f.descriptors)
+    assert np.array_equal(back.grey, f.grey) and (back.width, back.height) == (f.width, f.height)
+
+
+def answer(**features_override) -> dict:
+    """A well-formed inspect answer from the child, with some feature fields replaced."""
+    ok = sandbox._inspect(
+        jpeg_bytes(ORIGINAL), max_pixels=10**8, max_decoded_bytes=10**9, min_side=256, thumbnail_side=64
+    )
+    ok["features"] |= features_override
+    return {"id": 1, "ok": ok}
+
+
+def test_the_parent_accepts_well_formed_features():
+    checked = sandbox._checked("inspect", 1, answer())
+
+    assert len(checked.features.descriptors) == len(checked.features.points) > 50
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"keypoints": base64.b64encode(b"\0" * 8).decode()},  # one keypoint for hundreds of descriptors
+        {"grey_width": 7},  # the grey image's bytes are no multiple of it
+        {"feature_width": 100_000},
+        {"descriptors": "not base64!"},
+        {"keypoints": 12},
+        {"grey": base64.b64encode(b"\0" * 200_000).decode()},  # longer than any field may be
+    ],
+)
+def test_the_parent_refuses_features_that_do_not_add_up(bad):
+    with pytest.raises((ValueError, TypeError)):
+        sandbox._checked("inspect", 1, answer(**bad))
+
+
+def test_addresses_spelled_differently_are_one_property():
+    assert address_key("15595 Figueroa Street, Los Angeles, CA 90094") == address_key("15595 FIGUEROA ST")
+    assert address_key("15595 Figueroa St") != address_key("15597 Figueroa St")
+    assert address_key("unknown") == ""
+
+
+@pytest.mark.django_db
+def test_the_scan_records_a_crop_once_and_keeps_overlapping_framings_apart(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    files = {
+        "original.jpg": ORIGINAL,
+        "door.jpg": ORIGINAL.crop((150, 100, 650, 460)),
+        "viewer.png": screenshot(ORIGINAL),
+        "left.jpg": photo(8, (800, 600)).crop((0, 0, 560, 600)),
+        "right.jpg": photo(8, (800, 600)).crop((240, 0, 800, 600)),
+    }
+    for name, im in files.items():
+        im.save(images / name, quality=90)
+    rows = [[f"images/{name}", "permits", name, 1, "12 Temple Street, Los Angeles", ""] for name in files]
+    manifest = write_manifest(tmp_path, rows)
+    call_command("import_archive", str(manifest), "--sync", "--json", stdout=io.StringIO())
+
+    scan, _ = scan_start(started_by="test")
+    scan_run_here(scan)
+    partial_pairs = {
+        frozenset({c.asset_a.origin_path, c.asset_b.origin_path}): c.evidence
+        for c in Candidate.objects.filter(kind=Candidate.Kind.PARTIAL).select_related("asset_a", "asset_b")
+    }
+
+    assert set(partial_pairs) == {
+        frozenset({"images/door.jpg", "images/original.jpg"}),
+        frozenset({"images/viewer.png", "images/original.jpg"}),
+        frozenset({"images/viewer.png", "images/door.jpg"}),
+    }
+    door = partial_pairs[frozenset({"images/door.jpg", "images/original.jpg"})]
+    assert door["relation"] == "crop" and door["inliers"] >= partial.MIN_INLIERS
+    assert len(door["region"]) == 4 and len(door["matrix"]) == 3
+    chunk = ScanChunk.objects.get(scan=scan, phase=ScanRun.Phase.PARTIAL)
+    count = Candidate.objects.count()
+
+    ScanChunk.objects.filter(pk=chunk.pk).update(status=ScanChunk.Status.PENDING)  # a worker died after it
+    ScanRun.objects.filter(pk=scan.pk).update(status=ScanRun.Status.RUNNING, phase=ScanRun.Phase.PARTIAL)
+    assert chunk_run(chunk.pk)
+
+    assert Candidate.objects.count() == count
