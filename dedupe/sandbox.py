@@ -51,6 +51,8 @@ CHILD_ENV = {
     "MALLOC_ARENA_MAX": "2",  # threads in libheif would otherwise each reserve a 64 MB arena
 }
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The allowed formats Pillow writes EXIF into (for the warm-up; it reads it from all of them).
+EXIF_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,15 @@ def _serve() -> None:
 def _warm_up() -> None:
     """Import every module decoding can reach now: the capped grandchild cannot open one later."""
     imaging.load_decoders()
+    exif = Image.Exif()  # orientation and dates: EXIF parsing and _strptime load lazily
+    exif[imaging.TAG_ORIENTATION], exif[imaging.TAG_DATETIME] = 6, "2000:01:01 00:00:00"
+    exif.get_ifd(imaging.IFD_EXIF)[imaging.TAG_DATETIME_ORIGINAL] = "2000:01:01 00:00:00"
     for fmt in imaging.ALLOWED_FORMATS:
         buffer = io.BytesIO()
-        Image.new("RGB", (96, 64), (90, 120, 60)).save(buffer, fmt)
+        with_exif = {"exif": exif.tobytes()} if fmt in EXIF_FORMATS else {}
+        Image.new("RGB", (96, 64), (90, 120, 60)).save(buffer, fmt, **with_exif)
         _inspect(buffer.getvalue(), max_pixels=10**6, max_decoded_bytes=10**7, min_side=32, thumbnail_side=48)
         _pixels(buffer.getvalue(), max_pixels=10**6, max_decoded_bytes=10**7)
-    datetime.strptime("2000:01:01 00:00:00", "%Y:%m:%d %H:%M:%S")  # EXIF dates: _strptime is imported lazily
     # A textured picture, so that every path of the feature detector has run (and loaded) once.
     noise = Image.effect_noise((160, 120), 64).convert("RGB")
     partial.relate(partial.local_features(noise), partial.local_features(noise))

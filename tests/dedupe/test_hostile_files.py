@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tests.dedupe.test_import import run_import
 from tests.factories import jpeg_bytes, photo, write_manifest
 
 pytestmark = pytest.mark.django_db(transaction=True)
+imaging.load_decoders()  # HEIF, for writing the fixtures
 
 # If Ghostscript ever runs this, it writes a file beside itself; the fake `gs` below does too.
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n(pwned) (w) file closefile\nshowpage\n%%EOF\n"
@@ -227,3 +229,20 @@ def test_decode_memory_is_bounded_by_decoded_bytes_in_every_format(fmt):
     assert isinstance(answers[1], sandbox.Inspection), answers[1]
     assert isinstance(answers[2], sandbox.Failure) and "MiB to decode" in answers[2].reason
     box.close()
+
+
+@pytest.mark.parametrize("fmt", sandbox.EXIF_FORMATS)
+def test_a_photo_with_exif_dates_and_orientation_is_read_in_the_sandbox(fmt):
+    """EXIF parsing loads code lazily; the capped child could not, and called such photos corrupt."""
+    exif = Image.Exif()
+    exif[imaging.TAG_ORIENTATION], exif[imaging.TAG_DATETIME] = 6, "2024:05:06 07:08:09"
+    exif.get_ifd(imaging.IFD_EXIF)[imaging.TAG_DATETIME_ORIGINAL] = "2023:01:02 03:04:05"
+    buffer = io.BytesIO()
+    photo(5, (320, 240)).save(buffer, fmt, exif=exif.tobytes())
+
+    answer = decoder().inspect([(1, buffer.getvalue())], limits=LIMITS, min_side=64, thumbnail_side=128)[1]
+
+    assert isinstance(answer, sandbox.Inspection), answer
+    assert (answer.probe.width, answer.probe.height) == (240, 320)  # as shown: upright
+    assert answer.probe.orientation == (1 if fmt == "HEIF" else 6)  # libheif turns HEIF upright itself
+    assert answer.probe.captured_at == datetime(2023, 1, 2, 3, 4, 5)
