@@ -218,7 +218,7 @@ def test_storage_figures_show_bytes_per_source_and_what_approval_would_reclaim(q
     assert by_slug["cases"]["active_bytes"] == 1000 + 1001 and by_slug["cases"]["reclaimed_bytes"] == 0
     assert figures.totals["reclaimed_bytes"] == duplicate.byte_size
     assert figures.reclaimed_by_day == [(timezone.localdate(), duplicate.byte_size)]
-    assert figures.open_candidates == {"exact": 1, "pixel": 0, "near": 1}
+    assert figures.open_candidates == {"exact": 1, "pixel": 0, "near": 1, "partial": 0}
     assert figures.exact_estimate == {"assets": 1, "bytes": second.byte_size}
     assert [row["slug"] for row in storage_figures(within={first.source_id}).sources] == ["cases"]
 
