@@ -6,6 +6,17 @@
 
   function desk() { return document.getElementById("desk"); }
 
+  // A verdict needs both images of the pair in view: until each has loaded, or failed and says
+  // so on the pane, a verdict waits (a slow thumbnail once let `m` merge a pair never seen).
+  function imagesShown(d) {
+    return Array.from(d.querySelectorAll(".pane img")).every(function (img) { return img.complete; });
+  }
+
+  function waitForImages(d) {
+    const notice = d.querySelector("#images-pending");
+    if (notice) notice.hidden = false;
+  }
+
   function press(button, on) {
     if (button) button.setAttribute("aria-pressed", on ? "true" : "false");
   }
@@ -118,10 +129,41 @@
     target.click();
   });
 
+  // Verdicts by mouse or by key wait for the images alike.
+  document.addEventListener("click", function (event) {
+    const d = desk();
+    const verdict = event.target.closest('button[name="verdict"]');
+    if (!d || !verdict || imagesShown(d)) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    waitForImages(d);
+  }, true);
+
+  // A thumbnail that cannot load says so where the picture would be: the pair can then be decided.
+  document.addEventListener("error", function (event) {
+    if (event.target.tagName === "IMG") markFailed(event.target);
+  }, true);
+  document.addEventListener("load", function (event) {
+    const d = desk();
+    if (d && event.target.tagName === "IMG" && imagesShown(d)) {
+      const notice = d.querySelector("#images-pending");
+      if (notice) notice.hidden = true;
+    }
+  }, true);
+
+  function markFailed(img) {
+    const pane = img.closest(".pane");
+    if (pane) pane.dataset.failed = "1";
+  }
+
   function ready() {
     const d = desk();
     delete document.body.dataset.busy;
-    if (d) document.body.dataset.ready = d.dataset.candidate;
+    if (!d) return;
+    document.body.dataset.ready = d.dataset.candidate;
+    d.querySelectorAll(".pane img").forEach(function (img) {  // failed before this script ran
+      if (img.complete && !img.naturalWidth) markFailed(img);
+    });
   }
 
   document.addEventListener("htmx:beforeRequest", function () {

@@ -193,3 +193,45 @@ def test_a_group_is_decided_by_keyboard(site, page):
     page.wait_for_url(f"{site.url}/queue/")
 
     assert [Asset.objects.get(pk=x.pk).state for x in (a, b, c)] == ["quarantined", "active", "quarantined"]
+
+
+def test_a_verdict_waits_until_both_images_are_in_view(site, page):
+    """With slow thumbnails, `m` pressed before the pictures appear merges nothing; once they show, it does."""
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    held, released = [], []
+
+    def slow_server(route):  # holds every image until the test lets them go
+        route.continue_() if released else held.append(route)
+
+    page.route("**/thumbnail/", slow_server)
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/", wait_until="domcontentloaded")
+    page.locator(f'#desk[data-candidate="{pairs[0].pk}"]').wait_for()
+    page.keyboard.press("m")
+    page.locator("#images-pending").wait_for(state="visible")
+    screenshot(page, "verdict-waits-for-images")
+    assert not Decision.objects.filter(candidate=pairs[0]).exists()
+
+    released.append(True)
+    for route in held:
+        route.continue_()
+    page.wait_for_function("Array.from(document.querySelectorAll('.pane img')).every(i => i.complete)")
+    page.keyboard.press("m")
+    on_desk(page, pairs[1])
+    assert Decision.objects.get(candidate=pairs[0]).verdict == "same"
+
+
+def test_an_image_that_fails_to_load_says_so_and_the_pair_can_be_decided(site, page):
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.route(f"**/assets/{pairs[0].asset_b_id}/thumbnail/", lambda route: route.abort())
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
+    page.locator('.pane[data-failed="1"]').wait_for()
+    assert "did not load" in page.evaluate(
+        "getComputedStyle(document.querySelector('.pane[data-failed] .viewport'), '::after').content"
+    )
+    page.keyboard.press("d")
+    on_desk(page, pairs[1])
+    assert Decision.objects.get(candidate=pairs[0]).verdict == "different"
