@@ -247,6 +247,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # chunks are big; let idle workers take t
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# A pool child that has grown past this (KiB) is replaced after its current task: the backstop
+# against slow growth (about 8 MB per 1,000 assets inspected by design; see README, Production).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1024 * 1024)
 # Redis re-delivers a message whose worker died after this long; chunks take seconds, so an
 # hour (the default) would leave a killed worker's chunk waiting far longer than needed.
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -279,8 +282,16 @@ DEDUPE_DECODE_SIDE = env_int("DEDUPE_DECODE_SIDE", 256)
 # Assets per decoding task: a 12-megapixel photo takes ~20 ms to decode and hash here, so a
 # chunk is about a second of work: queue and commit overhead vanish, a killed worker loses little.
 DEDUPE_INSPECT_CHUNK = env_int("DEDUPE_INSPECT_CHUNK", 48)
-# How long a worker may hold a chunk of a scan before someone else may take it over.
+# How long a worker may hold a chunk (of a scan or an import's decoding) before someone else may
+# take it over; a chunk sent this long ago and not taken is sent again (dedupe.leases).
 DEDUPE_CHUNK_LEASE_SECONDS = env_int("DEDUPE_CHUNK_LEASE_SECONDS", 300)
+# Every worker queues a recovery pass this often (config.celery.WorkRecoveryStep): no beat needed.
+DEDUPE_RECOVERY_INTERVAL_SECONDS = env_int("DEDUPE_RECOVERY_INTERVAL_SECONDS", 30)
+# An import whose process has not beaten for this long is shown as interrupted, with how to resume.
+DEDUPE_RUN_STALE_SECONDS = env_int("DEDUPE_RUN_STALE_SECONDS", 300)
+# How long a command keeps retrying a lost database, an unreachable broker or a full disk before
+# it stops with a one-line diagnosis and what to run to resume (dedupe.resilience).
+DEDUPE_COMMAND_PATIENCE_SECONDS = env_int("DEDUPE_COMMAND_PATIENCE_SECONDS", 120)
 # Quarantined duplicates keep their bytes this long (the window in which a merge can be undone).
 DEDUPE_RETENTION_DAYS = env_int("DEDUPE_RETENTION_DAYS", 30)
 # Where audit_checkpoint writes the audit log's head; best a mount the database's users cannot
