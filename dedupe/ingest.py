@@ -153,6 +153,7 @@ class Importer:
         try:
             self._import_batch_rows(rows)
         except BaseException:
+            self.sources.clear()  # sources created in the rolled-back transaction are gone
             for name in self._stored:  # rolled back: no row will ever reference these bytes
                 with suppress(OSError):  # the orphan sweep (manage.py sweep_orphans) reclaims what is left
                     default_storage.delete(name)

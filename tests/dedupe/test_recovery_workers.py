@@ -2,13 +2,18 @@
 
 import csv
 import json
+import shutil
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+import redis
 
 from dedupe.models import Asset, Fingerprint, ImportChunk, ImportRun, ScanChunk, ScanRun
-from tests.conftest import ROOT, manage
+from tests.conftest import ROOT, manage, service_missing
 from tests.dedupe.test_scan_workers import found_by_kind, import_undecoded, wait_for
 from tests.factories import small_archive
 
@@ -71,6 +76,75 @@ def test_a_scan_queued_without_wait_finishes_after_its_worker_is_killed_with_no_
     wait_for(lambda: ScanRun.objects.get().status != ScanRun.Status.RUNNING, timeout=240, step=0.5)
 
     assert left > 0, "the worker finished before it could be killed; the test proved nothing"
+    scan = ScanRun.objects.get()
+    assert scan.status == ScanRun.Status.FINISHED and scan.errors == []
+    assert found_by_kind() == expected
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port, without persistence: a restart loses every message."""
+
+    def __init__(self, folder: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.folder, self.proc = folder, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(self.folder)]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        wait_for(lambda: _answers(client), timeout=20, step=0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()  # as a crash or a restart by an operator: nothing is saved
+            self.proc.wait(10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server (to start a broker the test can stop)")
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+def test_a_broker_restarted_mid_scan_loses_its_messages_and_the_scan_still_finishes_the_same(
+    child_env, own_redis, worker_factory, tmp_path
+):
+    """Finding 3: Redis killed mid-scan (its queued messages gone) and started again; `scan --wait`,
+    started during the outage, neither dies nor gives up, and the result equals an undisturbed scan."""
+    env = child_env | FAST | {"CELERY_BROKER_URL": own_redis.url, "DEDUPE_COMMAND_PATIENCE_SECONDS": "120"}
+    expected = import_undecoded(tmp_path, extra=40)
+    worker_factory(env)
+    assert manage("scan", env=env).returncode == 0
+
+    wait_for(lambda: ScanChunk.objects.filter(status="done").count() >= 5)
+    own_redis.stop()
+    left = ScanChunk.objects.exclude(status="done").count()
+    follow = subprocess.Popen(
+        [sys.executable, "manage.py", "scan", "--wait"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4)
+    own_redis.start()
+    out, err = follow.communicate(timeout=240)
+
+    assert follow.returncode == 0, err
+    assert "Traceback" not in err
+    assert left > 0, "the scan finished before the broker was stopped; the test proved nothing"
     scan = ScanRun.objects.get()
     assert scan.status == ScanRun.Status.FINISHED and scan.errors == []
     assert found_by_kind() == expected
