@@ -86,11 +86,13 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_prometheus",
     "dedupe",
     "review",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
     "review.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -108,7 +110,8 @@ MIDDLEWARE = [
     "dedupe.origin.RequestContextMiddleware",
     "review.recording.PersonAuditMiddleware",
     "review.security.AuditorReadOnlyMiddleware",  # after PersonAudit: its refusals are recorded
-    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its 429 page
+    "axes.middleware.AxesMiddleware",  # last of ours, as django-axes asks: turns a lockout into its 429 page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # counts responses by view and status
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -219,6 +222,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]  # probed over plain http inside the network
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
@@ -306,6 +310,9 @@ if DEDUPE_AUDIT_CHECKPOINT_KEY is None and DEBUG:
     DEDUPE_AUDIT_CHECKPOINT_KEY = "insecure-checkpoint-key-only-used-with-debug"  # noqa: S105
 if DEDUPE_AUDIT_CHECKPOINT_KEY is not None and len(DEDUPE_AUDIT_CHECKPOINT_KEY) < 32:
     raise ImproperlyConfigured("DEDUPE_AUDIT_CHECKPOINT_KEY is too short: use at least 32 random characters.")
+
+# Addresses allowed to read /metrics (Prometheus); everyone else gets a 404.
+DEDUPE_METRICS_ALLOW = env_list("DEDUPE_METRICS_ALLOW", ["127.0.0.1", "::1"])
 
 LOGGING = {
     "version": 1,
