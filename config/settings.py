@@ -259,7 +259,7 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
 CELERY_BEAT_SCHEDULE = {
-    # Re-queue chunks of a running scan whose worker went away (see dedupe.scanning.scan_tick).
+    # Re-send work nobody holds (dedupe.recovery.work_recover); every worker also does it on its own timer.
     "scan-watch": {"task": "dedupe.tasks.scan_watch_task", "schedule": 60.0},
     # Delete the bytes of quarantined assets past retention (see review.services.storage).
     "purge-quarantined": {"task": "review.tasks.purge_quarantined_task", "schedule": 6 * 3600.0},
