@@ -33,7 +33,7 @@ class WorkRecoveryStep(bootsteps.StartStopStep):
     loop; the message expires after one interval, so a long queue never piles them up.
     """
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, parent: object, **kwargs: object) -> None:
         super().__init__(parent, **kwargs)

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import models, transaction
@@ -102,7 +103,7 @@ def lease_send(model: type[LeasedChunk], chunk_id: int, send: Callable[[int], No
         send(chunk_id)
     except Exception as exc:  # noqa: BLE001 - any transport error (kombu, redis, OSError) means "not sent"
         log.warning("chunk %s of %s not sent, the broker did not take it: %s", chunk_id, model.__name__, exc)
-        model.objects.filter(pk=chunk_id).update(queued_at=None)
+        model._default_manager.filter(pk=chunk_id).update(queued_at=None)
         return False
     return True
 
@@ -110,4 +111,4 @@ def lease_send(model: type[LeasedChunk], chunk_id: int, send: Callable[[int], No
 def sent_after_commit(model: type[LeasedChunk], chunk_ids: Iterable[int], send: Callable[[int], None]) -> None:
     """Send the chunks once the transaction that wrote them commits (a worker must find the rows)."""
     for chunk_id in chunk_ids:
-        transaction.on_commit(lambda chunk_id=chunk_id: lease_send(model, chunk_id, send))
+        transaction.on_commit(partial(lease_send, model, chunk_id, send))

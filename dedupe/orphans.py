@@ -6,7 +6,7 @@ than a grace period count: a younger one may belong to a batch that has not comm
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -45,7 +45,7 @@ def orphans(*, grace: timedelta = GRACE) -> Iterator[tuple[str, int]]:
         yield from _unreferenced(batch, cutoff)
 
 
-def _unreferenced(names: list[str], cutoff) -> Iterator[tuple[str, int]]:
+def _unreferenced(names: list[str], cutoff: datetime) -> Iterator[tuple[str, int]]:
     if not names:
         return
     known = set(Asset.objects.filter(storage_name__in=names).values_list("storage_name", flat=True))

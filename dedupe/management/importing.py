@@ -87,7 +87,8 @@ def _import_and_decode(
             else:
                 holder = new_holder()  # one for this process: a retry takes its chunk back
                 again(lambda: inspect_chunks_here(run, holder=holder, progress=partial(_beat, run, bar.update)))
-    return again(lambda: import_finish(run))
+    summary: dict = again(lambda: import_finish(run))
+    return summary
 
 
 def _beat(run: ImportRun, progress: Callable[[int], object], done: int) -> None:
