@@ -86,11 +86,13 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_prometheus",
     "dedupe",
     "review",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
     "review.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -108,7 +110,8 @@ MIDDLEWARE = [
     "dedupe.origin.RequestContextMiddleware",
     "review.recording.PersonAuditMiddleware",
     "review.security.AuditorReadOnlyMiddleware",  # after PersonAudit: its refusals are recorded
-    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its 429 page
+    "axes.middleware.AxesMiddleware",  # last of ours, as django-axes asks: turns a lockout into its 429 page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # counts responses by view and status
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -219,6 +222,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]  # probed over plain http inside the network
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
@@ -247,12 +251,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # chunks are big; let idle workers take t
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# A pool child that has grown past this (KiB) is replaced after its current task: the backstop
+# against slow growth (about 8 MB per 1,000 assets inspected by design; see README, Production).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1024 * 1024)
 # Redis re-delivers a message whose worker died after this long; chunks take seconds, so an
 # hour (the default) would leave a killed worker's chunk waiting far longer than needed.
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
 CELERY_BEAT_SCHEDULE = {
-    # Re-queue chunks of a running scan whose worker went away (see dedupe.scanning.scan_tick).
+    # Re-send work nobody holds (dedupe.recovery.work_recover); every worker also does it on its own timer.
     "scan-watch": {"task": "dedupe.tasks.scan_watch_task", "schedule": 60.0},
     # Delete the bytes of quarantined assets past retention (see review.services.storage).
     "purge-quarantined": {"task": "review.tasks.purge_quarantined_task", "schedule": 6 * 3600.0},
@@ -279,8 +286,16 @@ DEDUPE_DECODE_SIDE = env_int("DEDUPE_DECODE_SIDE", 256)
 # Assets per decoding task: a 12-megapixel photo takes ~20 ms to decode and hash here, so a
 # chunk is about a second of work: queue and commit overhead vanish, a killed worker loses little.
 DEDUPE_INSPECT_CHUNK = env_int("DEDUPE_INSPECT_CHUNK", 48)
-# How long a worker may hold a chunk of a scan before someone else may take it over.
+# How long a worker may hold a chunk (of a scan or an import's decoding) before someone else may
+# take it over; a chunk sent this long ago and not taken is sent again (dedupe.leases).
 DEDUPE_CHUNK_LEASE_SECONDS = env_int("DEDUPE_CHUNK_LEASE_SECONDS", 300)
+# Every worker queues a recovery pass this often (config.celery.WorkRecoveryStep): no beat needed.
+DEDUPE_RECOVERY_INTERVAL_SECONDS = env_int("DEDUPE_RECOVERY_INTERVAL_SECONDS", 30)
+# An import whose process has not beaten for this long is shown as interrupted, with how to resume.
+DEDUPE_RUN_STALE_SECONDS = env_int("DEDUPE_RUN_STALE_SECONDS", 300)
+# How long a command keeps retrying a lost database, an unreachable broker or a full disk before
+# it stops with a one-line diagnosis and what to run to resume (dedupe.resilience).
+DEDUPE_COMMAND_PATIENCE_SECONDS = env_int("DEDUPE_COMMAND_PATIENCE_SECONDS", 120)
 # Quarantined duplicates keep their bytes this long (the window in which a merge can be undone).
 DEDUPE_RETENTION_DAYS = env_int("DEDUPE_RETENTION_DAYS", 30)
 # Where audit_checkpoint writes the audit log's head; best a mount the database's users cannot
@@ -295,6 +310,9 @@ if DEDUPE_AUDIT_CHECKPOINT_KEY is None and DEBUG:
     DEDUPE_AUDIT_CHECKPOINT_KEY = "insecure-checkpoint-key-only-used-with-debug"  # noqa: S105
 if DEDUPE_AUDIT_CHECKPOINT_KEY is not None and len(DEDUPE_AUDIT_CHECKPOINT_KEY) < 32:
     raise ImproperlyConfigured("DEDUPE_AUDIT_CHECKPOINT_KEY is too short: use at least 32 random characters.")
+
+# Addresses allowed to read /metrics (Prometheus); everyone else gets a 404.
+DEDUPE_METRICS_ALLOW = env_list("DEDUPE_METRICS_ALLOW", ["127.0.0.1", "::1"])
 
 LOGGING = {
     "version": 1,

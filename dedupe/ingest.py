@@ -11,6 +11,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -29,6 +30,7 @@ from .audit import audit_record
 from .inspection import aware
 from .manifest import Row, RowRefused, printable, validated
 from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
+from .resilience import storage_full_named
 
 # Rows per transaction: big enough that commits are not the cost, small enough that a crash
 # loses little and a SQLite writer never holds the lock for long.
@@ -43,7 +45,7 @@ class ManifestError(ValueError):
 
 @dataclass
 class RowOutcome:
-    status: str  # imported | unchanged | failed
+    status: str  # imported | unchanged | failed (a never-decoded asset met again is imported, not unchanged)
     reason: str = ""
     asset: Asset | None = None
     # steps to record in the attachments' history once the batch's audit event exists
@@ -118,30 +120,49 @@ class Importer:
         run: ImportRun,
         root: Path,
         actor: Any = None,
-        on_batch: Callable[[list[int]], None] | None = None,
+        on_batch: Callable[[ImportRun, list[int]], object] | None = None,
+        retry: Callable[[Callable[[], None]], None] = lambda step: step(),
     ) -> None:
         self.run = run
         self.root = root
         self.actor = actor
-        # Called with each batch's new asset ids once the batch has committed: the workers can
+        # Called inside each batch's transaction with the ids of the assets to decode: the batch
+        # and the work that decodes it commit together (dedupe.inspect_chunks), and workers can
         # fingerprint them while the loop reads the next files.
         self.on_batch = on_batch
+        # Runs each batch, again after a transient fault (dedupe.resilience.retrying in commands).
+        self.retry = retry
         self.sources: dict[str, Source] = {}
+        self._stored: list[str] = []  # bytes the current batch saved: deleted if it rolls back
 
     def import_rows(self, rows: Iterator[Row], progress: Callable[[int], object] | None = None) -> None:
         batch: list[Row] = []
         for row in rows:
             batch.append(row)
             if len(batch) >= IMPORT_BATCH:
-                self._import_batch(batch)
+                self.retry(partial(self._import_batch, batch))
                 progress and progress(len(batch))
                 batch = []
         if batch:
-            self._import_batch(batch)
+            self.retry(partial(self._import_batch, batch))
             progress and progress(len(batch))
 
-    @transaction.atomic
     def _import_batch(self, rows: list[Row]) -> None:
+        """One batch, all or nothing: rows, audit event, decoding chunks, and the bytes stored for them."""
+        self._stored = []
+        try:
+            self._import_batch_rows(rows)
+        except BaseException:
+            self.sources.clear()  # sources created in the rolled-back transaction are gone
+            for name in self._stored:  # rolled back: no row will ever reference these bytes
+                with suppress(OSError):  # the orphan sweep (manage.py sweep_orphans) reclaims what is left
+                    default_storage.delete(name)
+            raise
+        finally:
+            self._stored = []
+
+    @transaction.atomic
+    def _import_batch_rows(self, rows: list[Row]) -> None:
         outcomes = [(row, self._import_row(row)) for row in rows]
         created = [o.asset.pk for _, o in outcomes if o.asset is not None and o.asset.import_run_id == self.run.pk]
         failures = [
@@ -166,8 +187,9 @@ class Importer:
                     run=self.run, row=row.number, path=printable(row.path), reason=outcome.reason, asset=outcome.asset
                 )
         if self.on_batch is not None and created:
-            transaction.on_commit(partial(self.on_batch, created))
+            self.on_batch(self.run, created)
         ImportRun.objects.filter(pk=self.run.pk).update(
+            heartbeat_at=timezone.now(),
             rows_total=F("rows_total") + len(rows),
             unchanged=F("unchanged") + counts["unchanged"],
             failed=F("failed") + counts["failed"],
@@ -219,13 +241,13 @@ class Importer:
             Asset.objects.filter(source=record.source, origin_path=row.path).order_by("-imported_at", "-pk").first()
         )
         if existing and existing.origin_mtime_ns == stat.st_mtime_ns and existing.byte_size == stat.st_size:
-            return _known(existing)
+            return self._known(existing, row)
         if stat.st_size > settings.DEDUPE_MAX_FILE_BYTES:
             return self._placeholder(record, row, f"file too large: {stat.st_size:,} bytes")
         sha256 = _sha256_of(path)
         if existing and existing.sha256 == sha256:
             Asset.objects.filter(pk=existing.pk).update(origin_mtime_ns=stat.st_mtime_ns)
-            return _known(existing)
+            return self._known(existing, row)
         asset = self._store(record.source, row, path, sha256, stat)
         outcome = RowOutcome("imported", "", asset)
         outcome.changes = self._attach(record, row, asset, replaced=existing)
@@ -238,8 +260,9 @@ class Importer:
         folder is ever served as files. What the bytes are is recorded once the sandbox has read
         them (`Asset.format`).
         """
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, storage_full_named():
             name = default_storage.save(f"assets/{sha256[:2]}/{sha256}/{uuid.uuid4().hex}", File(f))
+        self._stored.append(name)
         return Asset.objects.create(
             source=source,
             origin_path=row.path,
@@ -281,11 +304,19 @@ class Importer:
         taken = set(Attachment.objects.filter(record=record, slot__startswith=slot).values_list("slot", flat=True))
         return next(f"{slot}.{n}" for n in range(2, len(taken) + 3) if f"{slot}.{n}" not in taken)
 
+    def _known(self, asset: Asset, row: Row) -> RowOutcome:
+        """A file met before: unchanged only if it was decoded; a never-decoded one is this run's to finish.
 
-def _known(asset: Asset) -> RowOutcome:
-    if asset.inspection == Asset.Inspection.UNREADABLE:
-        return RowOutcome("failed", asset.unreadable_reason, asset)
-    return RowOutcome("unchanged", asset=asset)
+        An import whose worker was killed leaves assets pending; calling them "unchanged" on the
+        re-run would report files nobody has read as fine. This run takes them over and decodes them.
+        """
+        if asset.inspection == Asset.Inspection.UNREADABLE:
+            return RowOutcome("failed", asset.unreadable_reason, asset)
+        if asset.inspection == Asset.Inspection.PENDING:
+            Asset.objects.filter(pk=asset.pk).update(import_run=self.run, import_row=row.number)
+            asset.import_run_id, asset.import_row = self.run.pk, row.number
+            return RowOutcome("imported", asset=asset)
+        return RowOutcome("unchanged", asset=asset)
 
 
 def _sha256_of(path: Path) -> str:

@@ -5,6 +5,7 @@ from typing import Any, NoReturn
 from django.db import models
 
 from . import scoring
+from .leases import LeasedChunk
 
 
 class Source(models.Model):
@@ -195,6 +196,8 @@ class ImportRun(models.Model):
         RUNNING = "running", "Running"
         FINISHED = "finished", "Finished"
         FAILED = "failed", "Failed"
+        # Its process stopped beating (killed, machine lost): re-running the command resumes it.
+        INTERRUPTED = "interrupted", "Interrupted"
 
     kind = models.CharField(max_length=16)  # archive | folder
     location = models.CharField(max_length=1024, help_text="The manifest or folder imported.")
@@ -207,12 +210,25 @@ class ImportRun(models.Model):
     imported = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the importing process.")
 
     class Meta:
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
         return f"{self.kind} import {self.pk} of {self.location}"
+
+
+class ImportChunk(LeasedChunk):
+    """Asset ids of one import batch for a worker to decode; leased like a scan chunk (dedupe.leases)."""
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "queued_at"], name="import_chunk_status")]
+
+    def __str__(self) -> str:
+        return f"{self.run} chunk {self.pk}"
 
 
 class ImportProblem(models.Model):
@@ -324,23 +340,12 @@ class ScanRun(models.Model):
         return f"scan {self.pk} ({self.status}, {self.phase})"
 
 
-class ScanChunk(models.Model):
+class ScanChunk(LeasedChunk):
     """A piece of a scan phase that one task does; the database, not the broker, says what is left."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
 
     scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="chunks")
     phase = models.CharField(max_length=16, choices=ScanRun.Phase.choices)
     number = models.PositiveIntegerField()
-    payload = models.JSONField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    queued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last sent.")
-    lease_until = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["scan", "phase", "number"]

@@ -7,13 +7,11 @@ candidate rows (unique per pair) that does not depend on how many workers ran or
 """
 
 import time
-from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max
 from django.utils import timezone
 
 from .audit import audit_record
@@ -27,6 +25,7 @@ from .candidates import (
     pixels_verify,
 )
 from .inspection import assets_inspect, chunked
+from .leases import lease_claim, lease_resend, new_holder, sent_after_commit
 from .models import Asset, Candidate, Fingerprint, ScanChunk, ScanRun
 from .partials import partial_candidates_record
 
@@ -42,10 +41,6 @@ MAX_ATTEMPTS = 3
 PHASES: list[str] = [
     ScanRun.Phase.INSPECT, ScanRun.Phase.SEARCH, ScanRun.Phase.PARTIAL, ScanRun.Phase.VERIFY, ScanRun.Phase.GROUP,
 ]  # fmt: skip
-
-
-def lease() -> timedelta:
-    return timedelta(seconds=settings.DEDUPE_CHUNK_LEASE_SECONDS)
 
 
 def scan_start(*, started_by: str, actor: Any = None) -> tuple[ScanRun, bool]:
@@ -85,8 +80,8 @@ def _plan(scan: ScanRun, phase: str) -> None:
     if not payloads:
         _advance(scan.pk, phase)
         return
-    for chunk_id in ScanChunk.objects.filter(scan=scan, phase=phase).values_list("pk", flat=True):
-        transaction.on_commit(partial(chunk_enqueue, chunk_id, phase))
+    chunk_ids = ScanChunk.objects.filter(scan=scan, phase=phase).values_list("pk", flat=True)
+    sent_after_commit(ScanChunk, chunk_ids, lambda chunk_id: chunk_enqueue(chunk_id, phase))
 
 
 def _payloads(scan: ScanRun, phase: str) -> list:
@@ -104,19 +99,19 @@ def _payloads(scan: ScanRun, phase: str) -> list:
     return [[]] if phase == ScanRun.Phase.GROUP else []
 
 
-def chunk_claim(chunk_id: int) -> ScanChunk | None:
+def chunk_claim(chunk_id: int, holder: str = "") -> ScanChunk | None:
     """Take a chunk that nobody holds (or whose holder's lease ran out); None if it is not ours."""
-    now = timezone.now()
-    claimable = Q(status=ScanChunk.Status.PENDING) | Q(status=ScanChunk.Status.RUNNING, lease_until__lt=now)
-    won = ScanChunk.objects.filter(claimable, pk=chunk_id, scan__status=ScanRun.Status.RUNNING).update(
-        status=ScanChunk.Status.RUNNING, lease_until=now + lease(), attempts=F("attempts") + 1
-    )
+    of_running_scans = ScanChunk.objects.filter(scan__status=ScanRun.Status.RUNNING)
+    won = lease_claim(of_running_scans, chunk_id, holder=holder or new_holder())
     return ScanChunk.objects.select_related("scan").get(pk=chunk_id) if won else None
 
 
-def chunk_run(chunk_id: int) -> bool:
-    """Do one chunk if it can be claimed; returns whether this call did it."""
-    chunk = chunk_claim(chunk_id)
+def chunk_run(chunk_id: int, holder: str = "") -> bool:
+    """Do one chunk if it can be claimed; returns whether this call did it.
+
+    `holder` is the Celery task id: a retry of the same task takes its chunk back at once.
+    """
+    chunk = chunk_claim(chunk_id, holder)
     if chunk is None:
         return False
     if chunk.attempts > MAX_ATTEMPTS:
@@ -196,21 +191,13 @@ def chunk_enqueue(chunk_id: int, phase: str) -> None:
     task.delay(chunk_id)
 
 
-def scan_tick(scan: ScanRun) -> int:
-    """Re-queue chunks nobody is working on (lost messages, killed workers); returns how many.
+def _send(chunk_id: int) -> None:
+    chunk_enqueue(chunk_id, ScanChunk.objects.values_list("phase", flat=True).get(pk=chunk_id))
 
-    Only chunks idle for a whole lease are sent again, so ticking often never floods the queue.
-    """
-    now = timezone.now()
-    stale = ScanChunk.objects.filter(scan=scan).filter(
-        Q(status=ScanChunk.Status.RUNNING, lease_until__lt=now)
-        | Q(status=ScanChunk.Status.PENDING, queued_at__lt=now - lease())
-    )
-    chunks = list(stale.values_list("pk", "phase"))
-    ScanChunk.objects.filter(pk__in=[pk for pk, _ in chunks]).update(queued_at=now)
-    for chunk_id, phase in chunks:
-        chunk_enqueue(chunk_id, phase)
-    return len(chunks)
+
+def scan_tick(scan: ScanRun) -> int:
+    """Re-queue chunks nobody is working on (lost messages, killed workers, unsent); returns how many."""
+    return lease_resend(ScanChunk.objects.filter(scan=scan), _send)
 
 
 def scan_run_here(scan: ScanRun) -> None:

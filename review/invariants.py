@@ -12,6 +12,7 @@ from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 
 from dedupe.models import Asset, Attachment, AuditSubject
+from dedupe.orphans import orphans
 
 from .models import Decision, Merge, MergeMove, Purge
 
@@ -37,7 +38,7 @@ def check_invariants(*, check_bytes: bool = True) -> list[str]:
         purges_have_audit_events,
     ]
     if check_bytes:
-        checks[1:1] = [shown_assets_have_bytes, quarantined_assets_have_bytes]
+        checks[1:1] = [shown_assets_have_bytes, quarantined_assets_have_bytes, stored_bytes_have_rows]
     problems: list[str] = []
     for check in checks:
         found = []
@@ -73,6 +74,12 @@ def quarantined_assets_have_bytes() -> Iterator[str]:
     """Quarantine keeps the bytes: an unmerge puts the duplicate back on records (promise 1)."""
     for pk, name in _missing_bytes(Asset.objects.filter(state=Asset.State.QUARANTINED)):
         yield f"image {pk} is quarantined but its bytes are missing from storage ({name}): its merge cannot be undone"
+
+
+def stored_bytes_have_rows() -> Iterator[str]:
+    """Bytes to rows: every stored file (older than the grace of an import in progress) has its asset."""
+    for name, size in orphans():
+        yield f"{name} ({size:,} bytes) is in storage but no image row references it: `manage.py sweep_orphans`"
 
 
 def _missing_bytes(assets) -> Iterator[tuple[int, str]]:

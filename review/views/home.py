@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dedupe.models import Asset, Candidate, ImportRun, ScanRun
+from dedupe.recovery import import_resume_hint
 from dedupe.roles import Capability, can
 from dedupe.scanning import scan_start
 
@@ -78,4 +79,6 @@ def scan_progress(request: AuthenticatedHttpRequest) -> HttpResponse:
 def import_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require(request.user, Capability.SEE_IMPORTS)
     run = get_object_or_404(ImportRun, pk=pk)
-    return render(request, "review/import_run.html", {"run": run, "problems": run.problems.all()[:1000]})
+    resume = import_resume_hint(run) if run.status == ImportRun.Status.INTERRUPTED else ""
+    context = {"run": run, "problems": run.problems.all()[:1000], "resume": resume}
+    return render(request, "review/import_run.html", context)

@@ -2,9 +2,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dedupe.audit import CheckpointKeyMissing, CheckpointUntrusted, audit_verify, checkpoint_read
+from dedupe.restore import restore_covering
 
 
 class Command(BaseCommand):
@@ -29,6 +31,17 @@ class Command(BaseCommand):
             except (ValueError, CheckpointKeyMissing) as exc:
                 raise CommandError(str(exc), returncode=2) from None
         report = audit_verify(against=against)
+        restored = ""
+        if against is not None and report.problem is not None and report.problem.kind == "checkpoint":
+            # A restore recorded with record_restore explains a log that went back: verify against its point.
+            note = restore_covering(against, [options["against"].parent, settings.DEDUPE_CHECKPOINT_DIR])
+            if note is not None:
+                report = audit_verify(against=note.head)
+                restored = (
+                    f"; checkpoint seq {against.seq} predates the restore recorded at {note.recorded_at} "
+                    f"({note.label or 'no label'}) to seq {note.head.seq}; "
+                    f"verified against that point ({note.path.name})"
+                )
         if options["json"]:
             self.stdout.write(
                 json.dumps({**report.as_dict(), "checkpoint": options["against"] and str(options["against"])})
@@ -39,6 +52,8 @@ class Command(BaseCommand):
         if not options["json"]:
             head = report.head
             line = f"OK: {report.events} events, head seq {head.seq} hash {head.hash}"
-            if against is not None:
+            if restored:
+                line += restored
+            elif against is not None:
                 line += f"; extends checkpoint seq {against.seq} ({options['against']})"
             self.stdout.write(line)
