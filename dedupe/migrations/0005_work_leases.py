@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dedupe', '0003_candidate_priority'),
+        ('dedupe', '0004_partial_copies'),
     ]
 
     operations = [
