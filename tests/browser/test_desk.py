@@ -216,7 +216,10 @@ def test_a_verdict_waits_until_both_images_are_in_view(site, page):
     released.append(True)
     for route in held:
         route.continue_()
-    page.wait_for_function("Array.from(document.querySelectorAll('.pane img')).every(i => i.complete)")
+    for _ in range(200):  # polled from here: the page's CSP refuses the eval wait_for_function needs
+        if page.evaluate("Array.from(document.querySelectorAll('.pane img')).every(i => i.complete)"):
+            break
+        page.wait_for_timeout(50)
     page.keyboard.press("m")
     on_desk(page, pairs[1])
     assert Decision.objects.get(candidate=pairs[0]).verdict == "same"
