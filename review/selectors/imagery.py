@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.files.storage import default_storage
+from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
@@ -29,18 +30,17 @@ BATCH = 500
 MAX_MATCHES = 5
 
 
-# Best first: what a reviewer decided beats what the placeholder showed, which beats a look-alike.
-KINDS = {
-    "merged": "the image its old image was merged into",
-    "original": "the image it showed, still stored",
-    "quarantined_original": "the image it showed, quarantined with its bytes kept",
-    "matching_fingerprint": "another copy of the same photograph",
-}
-
-
 @dataclass(frozen=True)
 class Suggestion:
-    kind: str
+    class Kind(models.TextChoices):
+        """Best first: what a reviewer decided beats what the placeholder showed, which beats a look-alike."""
+
+        MERGED = "merged", "the image its old image was merged into"
+        ORIGINAL = "original", "the image it showed, still stored"
+        QUARANTINED_ORIGINAL = "quarantined_original", "the image it showed, quarantined with its bytes kept"
+        MATCHING_FINGERPRINT = "matching_fingerprint", "another copy of the same photograph"
+
+    kind: Kind
     asset_id: int
     reason: str
 
@@ -171,9 +171,9 @@ def _from_old_asset(mine: int, assets: dict, ends: dict, history: list[int], usa
     if mine in ends and usable(assets.get(ends[mine][0])):
         end, merge_id = ends[mine]
         why = f"image {mine} was merged into image {end} (merge {merge_id}): the same photograph, kept"
-        offers.append(Suggestion("merged", end, why))
+        offers.append(Suggestion(Suggestion.Kind.MERGED, end, why))
     elif usable(assets.get(mine)):
-        offers.append(Suggestion("original", mine, f"image {mine}, which it showed, is still stored"))
+        offers.append(Suggestion(Suggestion.Kind.ORIGINAL, mine, f"image {mine}, which it showed, is still stored"))
     # The canonical is the same photograph by a person's decision, and showing it leaves the
     # quarantined copy free to be purged: the placeholder's own quarantined image is offered only
     # when nothing better is; the images it showed earlier (before a merge moved it) always are.
@@ -182,7 +182,7 @@ def _from_old_asset(mine: int, assets: dict, ends: dict, history: list[int], usa
         asset = assets.get(pk)
         if asset is not None and asset.state == Asset.State.QUARANTINED and usable(asset, quarantined=True):
             why = f"image {pk}, which it showed, is quarantined and its bytes are still stored"
-            offers.append(Suggestion("quarantined_original", pk, why))
+            offers.append(Suggestion(Suggestion.Kind.QUARANTINED_ORIGINAL, pk, why))
     return offers
 
 
@@ -192,14 +192,14 @@ def _from_same_bytes(mine: int, assets: dict, same_bytes: dict, paired: dict, us
     for other in same_bytes.get(own.sha256 if own else "", []):
         if other.pk != mine and usable(other) and len(offers) < MAX_MATCHES:
             why = f"image {other.pk} has the same bytes (SHA-256) as image {mine}"
-            offers.append(Suggestion("matching_fingerprint", other.pk, why))
+            offers.append(Suggestion(Suggestion.Kind.MATCHING_FINGERPRINT, other.pk, why))
     for other_id, candidate in paired.get(mine, []):
         if usable(assets.get(other_id)):
             why = (
                 f"{candidate.kind} candidate {candidate.pk} pairs image {other_id} with image {mine} "
                 f"({candidate.get_status_display().lower()}, score {candidate.score:.2f})"
             )
-            offers.append(Suggestion("matching_fingerprint", other_id, why))
+            offers.append(Suggestion(Suggestion.Kind.MATCHING_FINGERPRINT, other_id, why))
     return offers
 
 

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from dedupe.actions import Action
 from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Candidate
 from dedupe.roles import Capability
@@ -62,7 +63,7 @@ def _decide_pair(candidate: Candidate, canonical_id: int, actor, note: str, prop
         candidate=candidate, verdict="same", status=status, canonical_id=keep, decided_by=actor, note=note
     )
     save_decision(decision, candidate)
-    record_decision(decision, "decision.propose" if proposal else "decision.apply")
+    record_decision(decision, Action.DECISION_PROPOSE if proposal else Action.DECISION_APPLY)
     if not proposal:
         candidate.status = Candidate.Status.SAME
         candidate.save(update_fields=["status"])
