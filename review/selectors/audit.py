@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, TruncDate
 from django.http import QueryDict
 from django.utils import timezone
@@ -203,6 +203,18 @@ def events_page(events: QuerySet[AuditEvent], before: str) -> tuple[list[AuditEv
         events = events.filter(pk__lt=int(before))
     rows = list(events.order_by("-pk").prefetch_related("subjects")[: PAGE_SIZE + 1])
     return rows[:PAGE_SIZE], rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None
+
+
+def events_timed() -> QuerySet[AuditEvent]:
+    """Every event with `previous_at`: when its actor's event before it happened (see time_spent)."""
+    previous = AuditEvent.objects.filter(actor_id=OuterRef("actor_id"), pk__lt=OuterRef("pk")).order_by("-pk")
+    return AuditEvent.objects.annotate(previous_at=Subquery(previous.values("at")[:1]))
+
+
+def actor_heading(actor_id: int) -> str:
+    """A person as their latest event names them, with the role they had then."""
+    last = AuditEvent.objects.filter(actor_id=actor_id).order_by("-pk").first()
+    return f"{last.actor_name} ({last.actor_role or 'no role'})" if last else f"user {actor_id}"
 
 
 def time_spent(event: AuditEvent) -> timedelta | None:

@@ -17,7 +17,6 @@ from django.db.models.functions import RowNumber
 from dedupe.models import Asset, Attachment, AttachmentChange, Candidate, Record
 
 from ..models import Merge
-from ..services.merges import MAX_CHAIN
 from .visibility import visible_sources
 
 # Stripped attachments per round trip: suggestions cost about seven queries per batch, not per row,
@@ -233,7 +232,7 @@ def chain_ends(asset_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     at = {dup: canonical for dup, (canonical, _) in first.items()}
     walked = {dup: {dup} for dup in at}
     ends: dict[int, tuple[int, int]] = {}
-    for _ in range(MAX_CHAIN):
+    for _ in range(Merge.MAX_CHAIN):
         if not at:
             break
         onto = dict(

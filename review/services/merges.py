@@ -16,8 +16,6 @@ from dedupe.models import Asset, Attachment
 
 from ..models import Decision, LegalHold, Merge, MergeMove
 
-MAX_CHAIN = 10_000  # far beyond any real chain; a longer walk means a cycle got in, which must not pass silently
-
 
 class MergeRefused(Exception):
     """A merge or unmerge that would break a promise; the message says why, for the reviewer."""
@@ -26,7 +24,7 @@ class MergeRefused(Exception):
 def canonical_of(asset_id: int) -> int:
     """The end of the merge chain starting at `asset_id` (itself when it was never merged)."""
     seen = set()
-    while asset_id not in seen and len(seen) < MAX_CHAIN:
+    while asset_id not in seen and len(seen) < Merge.MAX_CHAIN:
         seen.add(asset_id)
         onto = Merge.objects.filter(duplicate_id=asset_id, undone_at__isnull=True).values_list("canonical", flat=True)
         following = onto.first()

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -29,8 +29,10 @@ from ..selectors.audit import (
     AuditFilters,
     BadFilter,
     action_choices,
+    actor_heading,
     decisions_per_day,
     events_page,
+    events_timed,
     export_csv_lines,
     export_json_chunks,
     reversals,
@@ -158,12 +160,8 @@ def audit_timeline_user(request: AuthenticatedHttpRequest, actor_id: int) -> Htt
     require(request.user, Capability.READ_AUDIT)
     today = timezone.localdate()
     defaults = {"from": (today - timedelta(days=USER_DAYS - 1)).isoformat(), "to": today.isoformat()}
-    previous = AuditEvent.objects.filter(actor_id=OuterRef("actor_id"), pk__lt=OuterRef("pk")).order_by("-pk")
-    events = AuditEvent.objects.annotate(previous_at=Subquery(previous.values("at")[:1]))
-    last = AuditEvent.objects.filter(actor_id=actor_id).order_by("-pk").first()
-    name = f"{last.actor_name} ({last.actor_role or 'no role'})" if last else f"user {actor_id}"
     return _events_page(
-        request, "audit/timeline.html", {"heading": name, "show_spent": True}, events,
+        request, "audit/timeline.html", {"heading": actor_heading(actor_id), "show_spent": True}, events_timed(),
         defaults=defaults, actor_id=actor_id,
     )  # fmt: skip
 
