@@ -138,7 +138,7 @@ def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def group_before(sender: Any, instance: Group, **kwargs: Any) -> None:
     old = Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first() if instance.pk else None
-    instance._identity_before = old
+    vars(instance)["_identity_before"] = old
 
 
 def group_saved(sender: Any, instance: Group, created: bool, **kwargs: Any) -> None:
@@ -163,7 +163,7 @@ def group_deleting(sender: Any, instance: Group, **kwargs: Any) -> None:
         "members": sorted(members.values()),
         "permissions": _permission_labels(Group.permissions.through.objects.filter(group=instance)),
     }
-    instance._identity_deleted = (before, sorted(members))
+    vars(instance)["_identity_deleted"] = (before, sorted(members))
 
 
 def group_deleted(sender: Any, instance: Group, **kwargs: Any) -> None:

@@ -57,7 +57,7 @@ def signed_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
 
 def source_before(sender: Any, instance: Source, **kwargs: Any) -> None:
     old = Source.objects.filter(pk=instance.pk).values(*SOURCE_FIELDS).first() if instance.pk else None
-    instance._audit_before = old
+    vars(instance)["_audit_before"] = old  # read back by source_saved
 
 
 def source_saved(sender: Any, instance: Source, created: bool, **kwargs: Any) -> None:
@@ -104,9 +104,9 @@ def keeper_saved(sender: Any, instance: KeeperPolicy, created: bool, **kwargs: A
 
 
 def hold_saved(sender: Any, instance: LegalHold, created: bool, **kwargs: Any) -> None:
-    target = [(Subject.ASSET, instance.asset_id)] if instance.asset_id else []
+    target: list[tuple[Subject, Any]] = [(Subject.ASSET, instance.asset_id)] if instance.asset_id else []
     target += [(Subject.RECORD, instance.record_id)] if instance.record_id else []
-    target += [(Subject.SOURCE, instance.source.slug)] if instance.source_id else []
+    target += [(Subject.SOURCE, instance.source.slug)] if instance.source is not None else []
     _write(
         action=Action.HOLD_PLACE if created else (Action.HOLD_LIFT if instance.lifted_at else Action.HOLD_CHANGE),
         actor=instance.placed_by,

@@ -25,7 +25,8 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dedupe.actions import Action, Subject
-from dedupe.audit import audit_record, role_of
+from dedupe.audit import audit_record
+from dedupe.roles import role_of
 
 SECOND_FACTOR_ROLES = frozenset({"administrator", "archivist"})
 RECOVERY_CODES = 10
@@ -52,7 +53,7 @@ class SecondFactorMiddleware:
             user.is_authenticated
             and request.path not in {reverse(name) for name in EXEMPT_URL_NAMES}
             and requires_second_factor(user)
-            and not user.is_verified()
+            and not user.is_verified()  # type: ignore[attr-defined]  # added by django_otp's OTPMiddleware
         ):
             target = "second-factor" if user_has_device(user) else "second-factor-enrol"
             then = request.get_full_path() if request.method == "GET" else reverse(settings.LOGIN_REDIRECT_URL)

@@ -7,7 +7,7 @@ Suggestions are only those a restore would accept: an image whose bytes are stor
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.core.files.storage import default_storage
 from django.db import models
@@ -18,6 +18,17 @@ from dedupe.models import Asset, Attachment, AttachmentChange, Candidate, Record
 
 from ..models import Merge
 from .visibility import visible_sources
+
+
+class _LastWhy(TypedDict):
+    last_why: str | None
+
+
+if TYPE_CHECKING:  # django-stubs-ext is a development requirement: types only
+    from django_stubs_ext import WithAnnotations
+
+    # A stripped placeholder as records_missing_imagery loads it, with the reason its history gives last.
+    StrippedAttachment = WithAnnotations[Attachment, _LastWhy]
 
 # Stripped attachments per round trip: suggestions cost about seven queries per batch, not per row,
 # and a batch of assets with their rows stays a few megabytes.
@@ -116,7 +127,9 @@ class _BytesCheck:
         return self.known[asset.storage_name]
 
 
-def _suggest(batch: list[Attachment], within: Collection[int] | None, stored: _BytesCheck) -> Iterator[MissingImagery]:
+def _suggest(
+    batch: "list[StrippedAttachment]", within: Collection[int] | None, stored: _BytesCheck
+) -> Iterator[MissingImagery]:
     history = _history_assets([a.pk for a in batch])
     old = {a.pk: a.asset_id or next(iter(history.get(a.pk, [])), None) for a in batch}
     old_ids = {pk for pk in old.values() if pk is not None}
@@ -186,7 +199,7 @@ def _from_old_asset(mine: int, assets: dict, ends: dict, history: list[int], usa
 
 
 def _from_same_bytes(mine: int, assets: dict, same_bytes: dict, paired: dict, usable) -> list[Suggestion]:
-    offers = []
+    offers: list[Suggestion] = []
     own = assets.get(mine)
     for other in same_bytes.get(own.sha256 if own else "", []):
         if other.pk != mine and usable(other) and len(offers) < MAX_MATCHES:
@@ -287,9 +300,9 @@ def _paired(old_ids: set[int]) -> dict[int, list[tuple[int, Candidate]]]:
 def own_assets(attachment: Attachment) -> set[int]:
     """The assets this placeholder has shown: the only quarantined ones it may be restored onto."""
     steps = AttachmentChange.objects.filter(attachment=attachment).values_list("from_asset_id", "to_asset_id")
-    shown = {pk for step in steps for pk in step}
-    shown.add(attachment.asset_id)
-    shown.discard(None)
+    shown = {pk for step in steps for pk in step if pk is not None}
+    if attachment.asset_id is not None:
+        shown.add(attachment.asset_id)
     return shown
 
 

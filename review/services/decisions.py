@@ -116,7 +116,11 @@ def save_decision(decision: Decision, candidate: Candidate) -> None:
 
 
 def _attachment_of(pair: dict[int, Asset], attachment_id: int | None) -> Attachment:
-    attachment = Attachment.objects.filter(pk=attachment_id, asset_id__in=list(pair)).first()
+    attachment = (
+        Attachment.objects.filter(pk=attachment_id, asset_id__in=list(pair)).first()
+        if attachment_id is not None
+        else None
+    )
     if attachment is None:
         raise DecisionRefused("choose which attachment is wrong: one that shows one of the two images")
     return attachment
@@ -144,6 +148,7 @@ def _actor(decision: Decision):
 
 
 def _detach(decision: Decision) -> None:
+    assert decision.wrong_attachment_id is not None  # _attachment_of set it when this verdict was decided
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
     event = audit_record(
         action=Action.ATTACHMENT_DETACH,
@@ -231,10 +236,12 @@ def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
 
 
 def _reattach(decision: Decision, actor, reason: str) -> None:
+    assert decision.wrong_attachment_id is not None  # only a wrong-attachment decision detached one
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
     if attachment.state != Attachment.State.DETACHED:
         return
     was = attachment.asset_id
+    assert was is not None  # a detached placeholder keeps its image (Attachment.State.DETACHED)
     # Its image may have been merged away while it was detached: it comes back on the kept copy.
     now = canonical_of(was)
     why = f"re-attached: decision {decision.pk} reversed"

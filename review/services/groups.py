@@ -21,7 +21,13 @@ from .merges import MergeRefused, merge_onto
 
 
 def decide_group(
-    *, group_id: int, canonical_id: int, actor, seen_members: set[int], exclude: set[int] = frozenset(), note: str = ""
+    *,
+    group_id: int,
+    canonical_id: int,
+    actor,
+    seen_members: set[int],
+    exclude: set[int] | frozenset[int] = frozenset(),
+    note: str = "",
 ) -> list[Decision]:
     """Everyone in the group but `exclude` is the same photograph as `canonical_id`.
 

@@ -23,7 +23,7 @@ class MergeRefused(Exception):
 
 def canonical_of(asset_id: int) -> int:
     """The end of the merge chain starting at `asset_id` (itself when it was never merged)."""
-    seen = set()
+    seen: set[int] = set()
     while asset_id not in seen and len(seen) < Merge.MAX_CHAIN:
         seen.add(asset_id)
         onto = Merge.objects.filter(duplicate_id=asset_id, undone_at__isnull=True).values_list("canonical", flat=True)
@@ -94,7 +94,7 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
     return merge
 
 
-def _attachment_subjects(attachments: list[Attachment]) -> list[tuple[str, int]]:
+def _attachment_subjects(attachments: list[Attachment]) -> list[tuple[Subject, int]]:
     return [s for a in attachments for s in ((Subject.ATTACHMENT, a.pk), (Subject.RECORD, a.record_id))]
 
 

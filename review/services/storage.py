@@ -200,7 +200,7 @@ def asset_purge(*, asset_id: int, now: datetime, actor: Any = None, actor_name: 
         pointing = Attachment.objects.filter(asset=asset, state__in=NEEDING).count()
         holds = holds_on(asset) + _Holds().before_merge(asset)
         item = _item(asset, merge.at if merge else None, pointing, holds, now)
-        if item.reasons:
+        if item.reasons or merge is None:  # no live merge is a refusal: _item gave its reason
             return item
         Asset.objects.filter(pk=asset.pk).update(state=Asset.State.PURGED)
         Purge.objects.create(asset=asset, sha256=asset.sha256, byte_size=asset.byte_size, source=asset.source)
@@ -238,7 +238,7 @@ class _Holds:
                 self.by_asset[hold.asset_id].append(f"image {hold.asset_id} is under legal hold: {hold.reason}")
             elif hold.record_id:
                 self.by_record[hold.record_id].append(f"record {hold.record} is under legal hold: {hold.reason}")
-            else:
+            elif hold.source_id:
                 self.by_source[hold.source_id].append(f"source {hold.source} is under legal hold: {hold.reason}")
 
     def on(self, assets: list[Asset]) -> dict[int, list[str]]:

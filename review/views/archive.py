@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -109,7 +110,7 @@ def attachment_restore_view(request: AuthenticatedHttpRequest, pk: int) -> HttpR
 
 @require_GET
 @login_required
-def merge_map(request: AuthenticatedHttpRequest) -> HttpResponse:
+def merge_map(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The merge map form; with `format`, the CSV or JSON file itself, streamed."""
     require(request.user, Capability.EXPORT_MERGE_MAP)
     form_format = request.GET.get("format")

@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -69,7 +70,7 @@ def _events_page(
     for row in rows:
         spent = time_spent(row)
         minutes, seconds = divmod(int(spent.total_seconds()), 60) if spent else (0, 0)
-        row.time_spent_text = f"{minutes} min {seconds} s" if spent else ""
+        vars(row)["time_spent_text"] = f"{minutes} min {seconds} s" if spent else ""  # for the template
     context.update(events=rows, next_before=next_before, filters=filters, form=request.GET,
                    query=filters.querystring(), actions=action_choices())  # fmt: skip
     return render(request, template, context)
@@ -197,7 +198,7 @@ def _bars(days: list[dict[str, Any]]) -> dict[str, Any]:
 
 @require_GET
 @login_required
-def audit_export(request: AuthenticatedHttpRequest, fmt: str) -> HttpResponse:
+def audit_export(request: AuthenticatedHttpRequest, fmt: str) -> HttpResponseBase:
     """Any filtered view as CSV or JSON, streamed; the export is itself an audit event.
 
     It holds the events written before its own event, oldest first (chain order), so it is
