@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from .actions import Action, Subject
 from .auditchain import GENESIS_HASH, event_content, event_hash, iso_utc
 from .models import AuditEvent, AuditSubject
 from .origin import origin_current
@@ -35,18 +36,20 @@ class AuditError(RuntimeError):
 
 def audit_record(
     *,
-    action: str,
+    action: Action,
     actor: Any = None,
     actor_name: str = "",
-    subjects: Iterable[tuple[str, Any]] = (),
+    subjects: Iterable[tuple[Subject, Any]] = (),
     before: Any = None,
     after: Any = None,
     reason: str = "",
 ) -> AuditEvent:
-    """Append one audit event about `subjects` (pairs like ("asset", 12)) for a change in progress.
+    """Append one audit event about `subjects` (pairs like (Subject.ASSET, 12)) for a change in progress.
 
-    The event is linked to the head of the chain, which stays locked until the transaction
-    ends: keep the work after this call short.
+    `action` and the subject kinds are names from `dedupe.actions`; their values are what is stored.
+
+        The event is linked to the head of the chain, which stays locked until the transaction
+        ends: keep the work after this call short.
     """
     if not connection.in_atomic_block:
         raise AuditError(
@@ -58,7 +61,7 @@ def audit_record(
         actor_id=getattr(actor, "pk", None),
         actor_name=actor.get_username() if actor is not None else (actor_name or "system"),
         actor_role=role_of(actor),
-        action=action,
+        action=str(action),
         before=before,
         after=after,
         reason=reason,

@@ -13,6 +13,7 @@ import numpy as np
 from django.db import transaction
 
 from . import partial
+from .actions import Action, Subject
 from .audit import audit_record
 from .inspection import decoder, header_limits, stored_bytes
 from .models import Asset, Attachment, Candidate, CandidateGroup, Fingerprint, ScanRun, Source
@@ -91,9 +92,9 @@ def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
         Candidate.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)  # a racing chunk may win
         if rows:
             audit_record(
-                action="candidates.found",
+                action=Action.CANDIDATES_FOUND,
                 actor_name="system:scan",
-                subjects=[("scan", scan.pk), *(("asset", x) for x in sorted(ids))],
+                subjects=[(Subject.SCAN, scan.pk), *((Subject.ASSET, x) for x in sorted(ids))],
                 after={"pairs_checked": len(pairs), "added": len(rows)},
             )
     return len(rows)
@@ -175,9 +176,9 @@ def pixels_verify(asset_ids: Sequence[int]) -> None:
         if promoted:
             Candidate.objects.bulk_update(promoted, ["kind", "score", "evidence"])
             audit_record(
-                action="candidates.pixel_identical",
+                action=Action.CANDIDATES_PIXEL_IDENTICAL,
                 actor_name="system:scan",
-                subjects=[("candidate", c.pk) for c in promoted],
+                subjects=[(Subject.CANDIDATE, c.pk) for c in promoted],
                 after={"promoted": len(promoted)},
             )
 

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .actions import Action, Subject
 from .attachments import AttachmentStep
 from .audit import audit_record
 from .inspection import aware
@@ -172,10 +173,10 @@ class Importer:
         ]
         counts = {s: sum(1 for _, o in outcomes if o.status == s) for s in ("imported", "unchanged", "failed")}
         event = audit_record(
-            action="import.batch",
+            action=Action.IMPORT_BATCH,
             actor=self.actor,
             actor_name="system:import",
-            subjects=[("import", self.run.pk), *(("asset", pk) for pk in created)],
+            subjects=[(Subject.IMPORT, self.run.pk), *((Subject.ASSET, pk) for pk in created)],
             after={"rows": [rows[0].number, rows[-1].number], **counts, "failures": failures},
             reason=f"{self.run.kind} import of {self.run.location}",
         )
@@ -340,9 +341,9 @@ def import_start(*, kind: str, location: str, root: Path, started_by: str = "") 
     with transaction.atomic():
         run = ImportRun.objects.create(kind=kind, location=location, root=str(root), started_by=started_by)
         audit_record(
-            action="import.start",
+            action=Action.IMPORT_START,
             actor_name=started_by or "system:import",
-            subjects=[("import", run.pk)],
+            subjects=[(Subject.IMPORT, run.pk)],
             after={"kind": kind, "location": location, "root": str(root)},
         )
     return run
@@ -360,9 +361,9 @@ def import_finish(run: ImportRun) -> dict:
         run.save(update_fields=["imported", "failed", "status", "finished_at"])
         summary = import_summary(run, pending=pending)
         audit_record(
-            action="import.finish",
+            action=Action.IMPORT_FINISH,
             actor_name=run.started_by or "system:import",
-            subjects=[("import", run.pk)],
+            subjects=[(Subject.IMPORT, run.pk)],
             after={k: v for k, v in summary.items() if k != "failed"} | {"failed": len(summary["failed"])},
             reason=f"{run.kind} import of {run.location}",
         )

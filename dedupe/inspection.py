@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import sandbox
+from .actions import Action, Subject
 from .attachments import attachment_repoint
 from .audit import audit_record
 from .models import Asset, Attachment, AuditEvent, Fingerprint, ImportProblem
@@ -89,9 +90,9 @@ def assets_inspect(asset_ids: Sequence[int]) -> int:
             return 0
         _write_readable(readable, still_pending, thumbnails)
         event = audit_record(
-            action="asset.inspect",
+            action=Action.ASSET_INSPECT,
             actor_name="system:inspect",
-            subjects=[("asset", asset_id) for asset_id in sorted(still_pending)],
+            subjects=[(Subject.ASSET, asset_id) for asset_id in sorted(still_pending)],
             after={
                 "readable": len(readable),
                 "unreadable": [{"asset": asset_id, "reason": reason} for asset_id, reason in unreadable.items()],
@@ -147,9 +148,7 @@ def _write_readable(
 def _mark_unreadable(asset: Asset, problem: str, event: AuditEvent) -> None:
     """An unreadable asset keeps its bytes; the placeholders showing it become stripped."""
     Asset.objects.filter(pk=asset.pk).update(inspection=Asset.Inspection.UNREADABLE, unreadable_reason=problem)
-    shown = Attachment.objects.select_for_update().filter(
-        asset=asset, state__in=[Attachment.State.ATTACHED, Attachment.State.RESTORED]
-    )
+    shown = Attachment.objects.select_for_update().filter(asset=asset, state__in=Attachment.SHOWN)
     for attachment in shown:
         reason = f"asset {asset.pk} is unreadable: {problem}"
         attachment_repoint(

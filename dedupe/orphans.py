@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from .actions import Action
 from .audit import audit_record
 from .models import Asset
 
@@ -65,7 +66,7 @@ def orphans_reclaim(found: list[tuple[str, int]], *, actor_name: str) -> int:
     reclaimed = sum(size for _, size in gone)
     with transaction.atomic():
         audit_record(
-            action="storage.orphans_reclaim",
+            action=Action.STORAGE_ORPHANS_RECLAIM,
             actor_name=actor_name,
             after={"files": len(gone), "bytes": reclaimed, "names": [name for name, _ in gone[:100]]},
             reason="bytes in storage that no row referenced",

@@ -21,6 +21,7 @@ import numpy as np
 from django.db import transaction
 
 from . import partial
+from .actions import Action, Subject
 from .audit import audit_record
 from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS, features_of
 from .models import Asset, Attachment, Candidate, Fingerprint, ScanRun
@@ -178,9 +179,9 @@ def _upsert(scan: ScanRun, rows: list[Candidate], *, checked: int) -> int:
         Candidate.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         if rows:
             audit_record(
-                action="candidates.partial_found",
+                action=Action.CANDIDATES_PARTIAL_FOUND,
                 actor_name="system:scan",
-                subjects=[("scan", scan.pk), *(("asset", x) for x in sorted(ids))],
+                subjects=[(Subject.SCAN, scan.pk), *((Subject.ASSET, x) for x in sorted(ids))],
                 after={"pairs_checked": checked, "added": len(rows)},
             )
     return len(rows)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .actions import Action, Subject
 from .audit import audit_record
 from .inspect_chunks import inspect_chunks_resend
 from .models import ImportProblem, ImportRun, ScanRun
@@ -66,9 +67,9 @@ def import_interrupt(run: ImportRun, *, why: str, problem: bool = False) -> int:
         if problem:
             ImportProblem.objects.create(run=run, row=None, path=run.location, reason=why)
         audit_record(
-            action="import.interrupt",
+            action=Action.IMPORT_INTERRUPT,
             actor_name="system:import",
-            subjects=[("import", run.pk)],
+            subjects=[(Subject.IMPORT, run.pk)],
             after={"why": why, "resume": import_resume_hint(run)},
             reason=f"{run.kind} import of {run.location}",
         )
@@ -91,9 +92,9 @@ def import_fault(run: ImportRun, exc: BaseException, attempt: int) -> None:
     if attempt == 1 and isinstance(exc, StorageFull):
         with transaction.atomic():
             audit_record(
-                action="import.storage_full",
+                action=Action.IMPORT_STORAGE_FULL,
                 actor_name="system:import",
-                subjects=[("import", run.pk)],
+                subjects=[(Subject.IMPORT, run.pk)],
                 after={"error": describe(exc), "retrying": True},
                 reason=f"{run.kind} import of {run.location}",
             )

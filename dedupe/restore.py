@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .actions import Action
 from .audit import ChainHead, _checkpoint_key, _key_id, audit_head, audit_record
 from .auditchain import iso_utc
 from .models import AuditEvent
@@ -79,7 +80,7 @@ def restore_record(*, label: str, folder: Path, actor_name: str) -> RestoreNote:
         with path.open("x") as out:
             json.dump(fields, out, indent=2)
         audit_record(
-            action="audit.restore",
+            action=Action.AUDIT_RESTORE,
             actor_name=actor_name,
             after={"restored_to": {"seq": head.seq, "hash": head.hash}, "label": label, "note": path.name},
             reason="the database was restored from a backup",

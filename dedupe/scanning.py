@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from .actions import Action, Subject
 from .audit import audit_record
 from .candidates import (
     candidates_record,
@@ -56,10 +57,10 @@ def scan_start(*, started_by: str, actor: Any = None) -> tuple[ScanRun, bool]:
             upto = Asset.objects.aggregate(m=Max("pk"))["m"] or 0
             scan = ScanRun.objects.create(started_by=started_by, upto_asset=upto)
             audit_record(
-                action="scan.start",
+                action=Action.SCAN_START,
                 actor=actor,
                 actor_name=started_by,
-                subjects=[("scan", scan.pk)],
+                subjects=[(Subject.SCAN, scan.pk)],
                 after={"upto": upto},
             )
             _plan(scan, ScanRun.Phase.INSPECT)
@@ -176,9 +177,9 @@ def _scan_finish(scan: ScanRun) -> None:
         status=ScanRun.Status.FINISHED, finished_at=timezone.now(), new_assets=new, candidates_found=count
     )
     audit_record(
-        action="scan.finish",
+        action=Action.SCAN_FINISH,
         actor_name="system:scan",
-        subjects=[("scan", scan.pk)],
+        subjects=[(Subject.SCAN, scan.pk)],
         after={"new_assets": new, "candidates_found": count, "errors": len(scan.errors)},
     )
 

@@ -13,7 +13,7 @@ RESTORE_NOTE_LENGTH = 500
 class IdListField(forms.Field):
     """Ids from repeated fields (`?exclude=1&exclude=2`) or one comma-separated value ("1,2")."""
 
-    widget = forms.MultipleHiddenInput
+    widget: type[forms.Widget] = forms.MultipleHiddenInput
 
     def to_python(self, value: Any) -> list[int]:
         values = value if isinstance(value, list | tuple) else [value or ""]
@@ -65,5 +65,5 @@ def first_error(form: forms.Form, plain: tuple[str, ...] = ()) -> str:
     """The first problem, as a sentence for the person ("note: Ensure this value has at most...");
     fields in `plain` carry messages written as whole sentences, shown without the field's name."""
     for field, errors in form.errors.items():
-        return errors[0] if field in plain or field == "__all__" else f"{field}: {errors[0]}"
+        return str(errors[0]) if field in plain or field == "__all__" else f"{field}: {errors[0]}"
     return ""

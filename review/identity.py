@@ -13,6 +13,7 @@ seen: the database's own grants are the guard there.
 
 import getpass
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from django.contrib.auth.hashers import get_hasher, identify_hasher
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
+from dedupe.actions import Action, Subject
 from dedupe.roles import role_forget
 
 from .recording import _write
@@ -49,8 +51,8 @@ def process_actor() -> str:
     return name[:150]  # AuditEvent.actor_name
 
 
-def _record(**kwargs: Any) -> None:
-    _write(actor_name=process_actor(), **kwargs)
+def _record(*, action: Action, subjects: Iterable[tuple[Subject, Any]], **kwargs: Any) -> None:
+    _write(action=action, subjects=subjects, actor_name=process_actor(), **kwargs)
 
 
 # Accounts ----------------------------------------------------------------------------------------
@@ -88,10 +90,10 @@ def user_saved(sender: Any, instance: Any, created: bool, update_fields: frozens
     before = instance.__dict__.pop("_identity_before", None)
     role_forget(instance)  # the superuser flag is a role
     now = _user_facts(instance)
-    subjects = [("user", instance.pk)]
+    subjects = [(Subject.USER, instance.pk)]
     if created:
         password = "set" if instance.has_usable_password() else "unusable"
-        _record(action="user.create", subjects=subjects, after={**now, "password": password})
+        _record(action=Action.USER_CREATE, subjects=subjects, after={**now, "password": password})
         return
     if before is None:
         return
@@ -99,7 +101,7 @@ def user_saved(sender: Any, instance: Any, created: bool, update_fields: frozens
     changed = [name for name in saved if before[name] != now[name]]
     if changed:
         _record(
-            action="user.change",
+            action=Action.USER_CHANGE,
             subjects=subjects,
             before={"user": before["username"], **{name: before[name] for name in changed}},
             after={"user": now["username"], **{name: now[name] for name in changed}},
@@ -108,7 +110,7 @@ def user_saved(sender: Any, instance: Any, created: bool, update_fields: frozens
     password_saved = update_fields is None or "password" in update_fields
     if password_saved and before["password"] != instance.password and not rehash:
         _record(
-            action="user.password",
+            action=Action.USER_PASSWORD,
             subjects=subjects,
             after={"user": now["username"], "password": "changed", "usable": instance.has_usable_password()},
         )
@@ -127,7 +129,7 @@ def user_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
 def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     before = instance.__dict__.pop("_identity_deleted", None)
     before = before or {"user": instance.get_username(), **_user_facts(instance)}
-    _record(action="user.delete", subjects=[("user", instance.pk)], before=before)
+    _record(action=Action.USER_DELETE, subjects=[(Subject.USER, instance.pk)], before=before)
 
 
 # Groups: a group's name is the role it grants (`dedupe.audit.role_of`), so renaming one changes
@@ -136,18 +138,18 @@ def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def group_before(sender: Any, instance: Group, **kwargs: Any) -> None:
     old = Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first() if instance.pk else None
-    instance._identity_before = old
+    vars(instance)["_identity_before"] = old
 
 
 def group_saved(sender: Any, instance: Group, created: bool, **kwargs: Any) -> None:
     old = instance.__dict__.pop("_identity_before", None)
     if created:
-        _record(action="group.create", subjects=[("role", instance.pk)], after={"name": instance.name})
+        _record(action=Action.GROUP_CREATE, subjects=[(Subject.ROLE, instance.pk)], after={"name": instance.name})
     elif old is not None and old != instance.name:
-        members = [("user", pk) for pk in instance.user_set.values_list("pk", flat=True)]
+        members = [(Subject.USER, pk) for pk in instance.user_set.values_list("pk", flat=True)]
         _record(
-            action="group.rename",
-            subjects=[("role", instance.pk), *members],
+            action=Action.GROUP_RENAME,
+            subjects=[(Subject.ROLE, instance.pk), *members],
             before={"name": old},
             after={"name": instance.name},
         )
@@ -161,13 +163,13 @@ def group_deleting(sender: Any, instance: Group, **kwargs: Any) -> None:
         "members": sorted(members.values()),
         "permissions": _permission_labels(Group.permissions.through.objects.filter(group=instance)),
     }
-    instance._identity_deleted = (before, sorted(members))
+    vars(instance)["_identity_deleted"] = (before, sorted(members))
 
 
 def group_deleted(sender: Any, instance: Group, **kwargs: Any) -> None:
     before, member_ids = instance.__dict__.pop("_identity_deleted")
-    subjects = [("role", instance.pk), *(("user", pk) for pk in member_ids)]
-    _record(action="group.delete", subjects=subjects, before=before)
+    subjects = [(Subject.ROLE, instance.pk), *((Subject.USER, pk) for pk in member_ids)]
+    _record(action=Action.GROUP_DELETE, subjects=subjects, before=before)
 
 
 def _permission_labels(rows: Any) -> list[str]:
@@ -184,11 +186,11 @@ class Relation:
     """A many-to-many relation that grants something: its through table's owner and target fields."""
 
     through: Any
-    action: str
+    action: Action
     owner: str  # "user" or "group": whose grants these are
     target: str  # "group" or "permission": what is granted
     key: str  # how before/after name the set: "roles" or "permissions"
-    subject: str  # the owner's subject kind: "user" or "role"
+    subject: Subject  # the owner's subject kind: a user or a role
 
     def owners(self, instance: Any, reverse: bool, pk_set: set | None) -> list[int]:
         if not reverse:
@@ -229,7 +231,7 @@ def grants_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_se
         roles = [instance.pk] if reverse else sorted(pk_set or ())
         if relation.target == "group" and not reverse and pk_set is None:  # clear(): every role held
             roles = sorted(relation.through.objects.filter(user_id=instance.pk).values_list("group_id", flat=True))
-        touched = [("role", pk) for pk in roles] if relation.target == "group" else []
+        touched = [(Subject.ROLE, pk) for pk in roles] if relation.target == "group" else []
         pending[sender] = (owners, touched, relation.granted(owners))
         return
     if sender not in pending:
@@ -251,9 +253,13 @@ def grants_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_se
 def connect() -> None:
     user = get_user_model()
     for relation in (
-        Relation(user.groups.through, "user.roles", "user", "group", "roles", "user"),
-        Relation(user.user_permissions.through, "user.permissions", "user", "permission", "permissions", "user"),
-        Relation(Group.permissions.through, "group.permissions", "group", "permission", "permissions", "role"),
+        Relation(user.groups.through, Action.USER_ROLES, "user", "group", "roles", Subject.USER),
+        Relation(
+            user.user_permissions.through, Action.USER_PERMISSIONS, "user", "permission", "permissions", Subject.USER
+        ),
+        Relation(
+            Group.permissions.through, Action.GROUP_PERMISSIONS, "group", "permission", "permissions", Subject.ROLE
+        ),
     ):
         _relations[relation.through] = relation
         m2m_changed.connect(grants_changed, sender=relation.through, dispatch_uid=f"audit-{relation.action}")

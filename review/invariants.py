@@ -11,12 +11,12 @@ from django.core.files.storage import default_storage
 from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 
+from dedupe.actions import Action, Subject
 from dedupe.models import Asset, Attachment, AuditSubject
 from dedupe.orphans import orphans
 
 from .models import Decision, Merge, MergeMove, Purge
 
-SHOWN = (Attachment.State.ATTACHED, Attachment.State.RESTORED)
 VIEWABLE = (Asset.State.ACTIVE, Asset.State.QUARANTINED)
 # Problems reported per check: past this many, more of the same help nobody read the report.
 LIMIT = 100
@@ -41,7 +41,7 @@ def check_invariants(*, check_bytes: bool = True) -> list[str]:
         checks[1:1] = [shown_assets_have_bytes, quarantined_assets_have_bytes, stored_bytes_have_rows]
     problems: list[str] = []
     for check in checks:
-        found = []
+        found: list[str] = []
         for problem in check():
             if len(found) == LIMIT:
                 found.append(f"... and more from {check.__name__}")
@@ -54,18 +54,19 @@ def check_invariants(*, check_bytes: bool = True) -> list[str]:
 def shown_assets_are_viewable() -> Iterator[str]:
     """An attached or restored placeholder shows an active or quarantined asset, never a purged one."""
     broken = (
-        Attachment.objects.filter(state__in=SHOWN)
+        Attachment.objects.filter(state__in=Attachment.SHOWN)
         .exclude(asset__state__in=VIEWABLE)
         .select_related("record__source", "asset")
         .order_by("pk")
     )
     for attachment in broken.iterator():
-        yield f"{attachment} ({attachment.state}) shows image {attachment.asset_id}, which is {attachment.asset.state}"
+        state = attachment.asset.state if attachment.asset else "missing"  # the check constraint says never
+        yield f"{attachment} ({attachment.state}) shows image {attachment.asset_id}, which is {state}"
 
 
 def shown_assets_have_bytes() -> Iterator[str]:
     """The bytes of every shown asset are in storage: otherwise the record shows a broken image."""
-    shown = Asset.objects.filter(Exists(Attachment.objects.filter(asset=OuterRef("pk"), state__in=SHOWN)))
+    shown = Asset.objects.filter(Exists(Attachment.objects.filter(asset=OuterRef("pk"), state__in=Attachment.SHOWN)))
     for pk, name in _missing_bytes(shown):
         yield f"image {pk} is shown by a placeholder but its bytes are missing from storage ({name})"
 
@@ -143,7 +144,7 @@ def purges_match_purged_assets() -> Iterator[str]:
         yield f"purge {purge.pk} records image {purge.asset_id} as purged, but it is not"
 
 
-def _named(kind: str, action: str | None = None) -> Exists:
+def _named(kind: Subject, action: Action | None = None) -> Exists:
     """An audit subject of `kind` naming the row, whose id the query annotates as `_<kind>_id`."""
     events = AuditSubject.objects.filter(kind=kind, object_id=OuterRef(f"_{kind}_id"))
     if action is not None:
@@ -154,9 +155,9 @@ def _named(kind: str, action: str | None = None) -> Exists:
 def merges_have_audit_events() -> Iterator[str]:
     """Every merge was recorded when it happened, and its undo too."""
     merges = Merge.objects.annotate(_merge_id=Cast("pk", CharField())).order_by("pk")
-    for pk in merges.exclude(_named("merge", "asset.merge")).values_list("pk", flat=True).iterator():
+    for pk in merges.exclude(_named(Subject.MERGE, Action.ASSET_MERGE)).values_list("pk", flat=True).iterator():
         yield f"merge {pk} has no asset.merge audit event"
-    undone = merges.filter(undone_at__isnull=False).exclude(_named("merge", "asset.unmerge"))
+    undone = merges.filter(undone_at__isnull=False).exclude(_named(Subject.MERGE, Action.ASSET_UNMERGE))
     for pk in undone.values_list("pk", flat=True).iterator():
         yield f"merge {pk} was undone without an asset.unmerge audit event"
 
@@ -164,9 +165,12 @@ def merges_have_audit_events() -> Iterator[str]:
 def moves_have_audit_events() -> Iterator[str]:
     """Every placeholder a merge moved is named by that merge's audit event."""
     merge_event = AuditSubject.objects.filter(
-        kind="merge", object_id=OuterRef(OuterRef("_merge_id")), event__action="asset.merge", event=OuterRef("event")
+        kind=Subject.MERGE,
+        object_id=OuterRef(OuterRef("_merge_id")),
+        event__action=Action.ASSET_MERGE,
+        event=OuterRef("event"),
     )
-    moved = AuditSubject.objects.filter(kind="attachment", object_id=OuterRef("_attachment_id")).filter(
+    moved = AuditSubject.objects.filter(kind=Subject.ATTACHMENT, object_id=OuterRef("_attachment_id")).filter(
         Exists(merge_event)
     )
     moves = MergeMove.objects.annotate(
@@ -177,12 +181,14 @@ def moves_have_audit_events() -> Iterator[str]:
 
 
 def decisions_have_audit_events() -> Iterator[str]:
-    decisions = Decision.objects.annotate(_decision_id=Cast("pk", CharField())).exclude(_named("decision"))
+    decisions = Decision.objects.annotate(_decision_id=Cast("pk", CharField())).exclude(_named(Subject.DECISION))
     for pk in decisions.order_by("pk").values_list("pk", flat=True).iterator():
         yield f"decision {pk} has no audit event"
 
 
 def purges_have_audit_events() -> Iterator[str]:
-    purges = Purge.objects.annotate(_asset_id=Cast("asset_id", CharField())).exclude(_named("asset", "asset.purge"))
+    purges = Purge.objects.annotate(_asset_id=Cast("asset_id", CharField())).exclude(
+        _named(Subject.ASSET, Action.ASSET_PURGE)
+    )
     for asset_id in purges.order_by("pk").values_list("asset_id", flat=True).iterator():
         yield f"image {asset_id} was purged without an asset.purge audit event"

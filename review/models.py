@@ -90,6 +90,10 @@ class Decision(models.Model):
 class Merge(models.Model):
     """A duplicate asset merged onto a canonical one; live until undone."""
 
+    # Longest chain a walk follows (canonical_of, chain_ends): far beyond any real chain; a longer
+    # walk means a cycle got in, which must not pass silently.
+    MAX_CHAIN = 10_000
+
     duplicate = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, related_name="merges_out")
     canonical = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, related_name="merges_in")
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="merges")

@@ -8,7 +8,7 @@ a savepoint in the change's own transaction when there is one (the admin saves i
 change and its event commit together.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
 
+from dedupe.actions import Action, Subject
 from dedupe.audit import audit_record
 from dedupe.models import Source
 from dedupe.roles import role_of
@@ -34,27 +35,29 @@ REFUSED = (403, 404, 405)
 _person: ContextVar[Any] = ContextVar("audit_person", default=None)
 
 
-def _write(**kwargs: Any) -> None:
+def _write(*, action: Action, subjects: Iterable[tuple[Subject, Any]] = (), **kwargs: Any) -> None:
+    """`dedupe.audit.audit_record` in its own savepoint, as the signed-in person when the change
+    came through the admin."""
     if kwargs.get("actor") is None and kwargs.get("actor_name", "").startswith("system:"):
         person = _person.get()
         if person is not None:
             kwargs["actor"] = person
     with transaction.atomic():
-        audit_record(**kwargs)
+        audit_record(action=action, subjects=subjects, **kwargs)
 
 
 def signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    _write(action="auth.login", actor=user, subjects=[("user", user.pk)])
+    _write(action=Action.AUTH_LOGIN, actor=user, subjects=[(Subject.USER, user.pk)])
 
 
 def signed_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        _write(action="auth.logout", actor=user, subjects=[("user", user.pk)])
+        _write(action=Action.AUTH_LOGOUT, actor=user, subjects=[(Subject.USER, user.pk)])
 
 
 def source_before(sender: Any, instance: Source, **kwargs: Any) -> None:
     old = Source.objects.filter(pk=instance.pk).values(*SOURCE_FIELDS).first() if instance.pk else None
-    instance._audit_before = old
+    vars(instance)["_audit_before"] = old  # read back by source_saved
 
 
 def source_saved(sender: Any, instance: Source, created: bool, **kwargs: Any) -> None:
@@ -64,9 +67,9 @@ def source_saved(sender: Any, instance: Source, created: bool, **kwargs: Any) ->
     if before == after:
         return
     _write(
-        action="source.create" if created else "source.change",
+        action=Action.SOURCE_CREATE if created else Action.SOURCE_CHANGE,
         actor_name="system:admin",
-        subjects=[("source", instance.slug)],
+        subjects=[(Subject.SOURCE, instance.slug)],
         before=before,
         after=after,
     )
@@ -75,39 +78,39 @@ def source_saved(sender: Any, instance: Source, created: bool, **kwargs: Any) ->
 def assignment_saved(sender: Any, instance: SourceAssignment, created: bool, **kwargs: Any) -> None:
     if created:
         _write(
-            action="user.assign_source",
+            action=Action.USER_ASSIGN_SOURCE,
             actor_name="system:roles",
-            subjects=[("user", instance.user_id), ("source", instance.source.slug)],
+            subjects=[(Subject.USER, instance.user_id), (Subject.SOURCE, instance.source.slug)],
             after={"user": instance.user.get_username(), "source": instance.source.slug},
         )
 
 
 def assignment_deleted(sender: Any, instance: SourceAssignment, **kwargs: Any) -> None:
     _write(
-        action="user.unassign_source",
+        action=Action.USER_UNASSIGN_SOURCE,
         actor_name="system:roles",
-        subjects=[("user", instance.user_id), ("source", instance.source.slug)],
+        subjects=[(Subject.USER, instance.user_id), (Subject.SOURCE, instance.source.slug)],
         before={"user": instance.user.get_username(), "source": instance.source.slug},
     )
 
 
 def keeper_saved(sender: Any, instance: KeeperPolicy, created: bool, **kwargs: Any) -> None:
     _write(
-        action="source.keeper_rules",
+        action=Action.SOURCE_KEEPER_RULES,
         actor_name="system:admin",
-        subjects=[("source", instance.source.slug)],
+        subjects=[(Subject.SOURCE, instance.source.slug)],
         after={"rules": instance.rules},
     )
 
 
 def hold_saved(sender: Any, instance: LegalHold, created: bool, **kwargs: Any) -> None:
-    target = [("asset", instance.asset_id)] if instance.asset_id else []
-    target += [("record", instance.record_id)] if instance.record_id else []
-    target += [("source", instance.source.slug)] if instance.source_id else []
+    target: list[tuple[Subject, Any]] = [(Subject.ASSET, instance.asset_id)] if instance.asset_id else []
+    target += [(Subject.RECORD, instance.record_id)] if instance.record_id else []
+    target += [(Subject.SOURCE, instance.source.slug)] if instance.source is not None else []
     _write(
-        action="hold.place" if created else ("hold.lift" if instance.lifted_at else "hold.change"),
+        action=Action.HOLD_PLACE if created else (Action.HOLD_LIFT if instance.lifted_at else Action.HOLD_CHANGE),
         actor=instance.placed_by,
-        subjects=[("hold", instance.pk), *target],
+        subjects=[(Subject.HOLD, instance.pk), *target],
         after={"reason": instance.reason, "lifted_at": instance.lifted_at.isoformat() if instance.lifted_at else None},
         reason=instance.reason,
     )
@@ -140,7 +143,7 @@ class PersonAuditMiddleware:
             _person.reset(token)
         if response.status_code in REFUSED and user is not None and user.is_authenticated:
             _write(
-                action="request.refused",
+                action=Action.REQUEST_REFUSED,
                 actor=user,
                 after={"method": request.method, "path": request.path[:500], "status": response.status_code},
                 reason=f"{role_of(user) or 'no role'} refused {request.method} {request.path[:200]}",

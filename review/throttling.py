@@ -15,10 +15,10 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from dedupe.actions import Action, Subject
 from dedupe.audit import audit_record
 from dedupe.models import AuditEvent
 
-LOCKOUT = "auth.lockout"
 # Lockouts this recent make the next one longer.
 BACK_OFF_MEMORY = timedelta(days=1)
 
@@ -34,10 +34,10 @@ def recent_lockouts(ip: str | None, username: str) -> int:
     since = timezone.now() - BACK_OFF_MEMORY
     who = Q(ip=ip) if ip else Q()
     if username:
-        who |= Q(subjects__kind="login", subjects__object_id=username)
+        who |= Q(subjects__kind=Subject.LOGIN, subjects__object_id=username)
     if not who:
         return 0
-    return AuditEvent.objects.filter(who, action=LOCKOUT, at__gte=since).distinct().count()
+    return AuditEvent.objects.filter(who, action=Action.AUTH_LOCKOUT, at__gte=since).distinct().count()
 
 
 def lockout_length(earlier: int) -> timedelta:
@@ -69,9 +69,9 @@ def locked_out(sender: Any, request: HttpRequest, username: str | None, ip_addre
     lasts = lockout_length(recent_lockouts(ip_address, name))
     with transaction.atomic():
         audit_record(
-            action=LOCKOUT,
+            action=Action.AUTH_LOCKOUT,
             actor_name=f"anonymous ({name})",
-            subjects=[("login", name)] if name else [],
+            subjects=[(Subject.LOGIN, name)] if name else [],
             after={"username": name, "ip": ip_address, "failures": failures, "minutes": lasts // timedelta(minutes=1)},
             reason=f"{failures} failed sign-ins: locked for {lasts}",
         )

@@ -24,7 +24,9 @@ from django_otp import user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from dedupe.audit import audit_record, role_of
+from dedupe.actions import Action, Subject
+from dedupe.audit import audit_record
+from dedupe.roles import role_of
 
 SECOND_FACTOR_ROLES = frozenset({"administrator", "archivist"})
 RECOVERY_CODES = 10
@@ -51,7 +53,7 @@ class SecondFactorMiddleware:
             user.is_authenticated
             and request.path not in {reverse(name) for name in EXEMPT_URL_NAMES}
             and requires_second_factor(user)
-            and not user.is_verified()
+            and not user.is_verified()  # type: ignore[attr-defined]  # added by django_otp's OTPMiddleware
         ):
             target = "second-factor" if user_has_device(user) else "second-factor-enrol"
             then = request.get_full_path() if request.method == "GET" else reverse(settings.LOGIN_REDIRECT_URL)
@@ -96,9 +98,9 @@ def _devices(user: Any) -> list:
     return [*TOTPDevice.objects.devices_for_user(user), *StaticDevice.objects.devices_for_user(user)]
 
 
-def _record(request: HttpRequest, action: str, after: dict) -> None:
+def _record(request: HttpRequest, action: Action, after: dict) -> None:
     with transaction.atomic():
-        audit_record(action=action, actor=request.user, subjects=[("user", request.user.pk)], after=after)
+        audit_record(action=action, actor=request.user, subjects=[(Subject.USER, request.user.pk)], after=after)
 
 
 def second_factor(request: HttpRequest) -> HttpResponse:
@@ -118,7 +120,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
             after = {"device": "authenticator" if isinstance(device, TOTPDevice) else "recovery code"}
             if isinstance(device, StaticDevice):
                 after["recovery_codes_left"] = device.token_set.count()
-            _record(request, "auth.second_factor", after)
+            _record(request, Action.AUTH_SECOND_FACTOR, after)
             return redirect(_next(request))
         form.add_error("token", "Wait a moment: too many wrong codes." if throttled else "That code does not match.")
     return render(request, "registration/second_factor.html", {"form": form, "next": _next(request)})
@@ -147,9 +149,9 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponse:
                 codes = recovery_codes_issue(user)
                 otp_login(request, device)
                 audit_record(
-                    action="auth.second_factor_enrol",
+                    action=Action.AUTH_SECOND_FACTOR_ENROL,
                     actor=user,
-                    subjects=[("user", user.pk)],
+                    subjects=[(Subject.USER, user.pk)],
                     after={"device": "authenticator", "recovery_codes": len(codes)},
                 )
                 return render(request, "registration/recovery_codes.html", {"codes": codes, "next": _next(request)})

@@ -15,11 +15,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, TruncDate
 from django.http import QueryDict
 from django.utils import timezone
 
+from dedupe.actions import DECISION_ACTIONS, Action, Subject
 from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Record, Source
 from dedupe.spreadsheet import csv_lines
 
@@ -134,15 +135,15 @@ class AuditFilters:
             yield (
                 Q(pk__in=[])
                 if source is None
-                else Q(kind="source", object_id__in=[source.slug, str(source.pk)])
-                | Q(kind="record", object_id__in=_keys(Record.objects.filter(source=source)))
-                | Q(kind="asset", object_id__in=_keys(Asset.objects.filter(source=source))),
+                else Q(kind=Subject.SOURCE, object_id__in=[source.slug, str(source.pk)])
+                | Q(kind=Subject.RECORD, object_id__in=_keys(Record.objects.filter(source=source)))
+                | Q(kind=Subject.ASSET, object_id__in=_keys(Asset.objects.filter(source=source))),
                 False,
             )
         if self.record or self.record_pk is not None:
             yield self._record_subjects(), True
         if self.asset is not None:
-            yield Q(kind="asset", object_id=str(self.asset)), True
+            yield Q(kind=Subject.ASSET, object_id=str(self.asset)), True
 
     def _record_subjects(self) -> Q:
         """The record's own subjects and its placeholders'. A record has a few of each, so they are
@@ -159,7 +160,9 @@ class AuditFilters:
         pks = list(records.values_list("pk", flat=True))
         record_ids = [str(pk) for pk in pks]
         attachment_ids = [str(pk) for pk in Attachment.objects.filter(record_id__in=pks).values_list("pk", flat=True)]
-        return Q(kind="record", object_id__in=record_ids) | Q(kind="attachment", object_id__in=attachment_ids)
+        return Q(kind=Subject.RECORD, object_id__in=record_ids) | Q(
+            kind=Subject.ATTACHMENT, object_id__in=attachment_ids
+        )
 
 
 def _keys(objects: QuerySet) -> QuerySet:
@@ -188,6 +191,12 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def action_choices() -> list[str]:
+    """What the action filter offers: each subject's prefix ("decision."), then every action."""
+    prefixes = sorted({action.split(".")[0] + "." for action in Action})
+    return prefixes + sorted(Action)
+
+
 def events_page(events: QuerySet[AuditEvent], before: str) -> tuple[list[AuditEvent], int | None]:
     """One page, newest first, and the id to continue before (None on the last page)."""
     if before.isdigit():
@@ -196,10 +205,22 @@ def events_page(events: QuerySet[AuditEvent], before: str) -> tuple[list[AuditEv
     return rows[:PAGE_SIZE], rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None
 
 
+def events_timed() -> QuerySet[AuditEvent]:
+    """Every event with `previous_at`: when its actor's event before it happened (see time_spent)."""
+    previous = AuditEvent.objects.filter(actor_id=OuterRef("actor_id"), pk__lt=OuterRef("pk")).order_by("-pk")
+    return AuditEvent.objects.annotate(previous_at=Subquery(previous.values("at")[:1]))
+
+
+def actor_heading(actor_id: int) -> str:
+    """A person as their latest event names them, with the role they had then."""
+    last = AuditEvent.objects.filter(actor_id=actor_id).order_by("-pk").first()
+    return f"{last.actor_name} ({last.actor_role or 'no role'})" if last else f"user {actor_id}"
+
+
 def time_spent(event: AuditEvent) -> timedelta | None:
     """The time a person spent on a decision: the gap since their previous event, if under an hour."""
     previous = getattr(event, "previous_at", None)
-    if previous is None or not event.action.startswith("decision."):
+    if previous is None or event.action not in DECISION_ACTIONS:
         return None
     gap = event.at - previous
     return gap if gap < TIME_SPENT_LIMIT else None
@@ -208,13 +229,13 @@ def time_spent(event: AuditEvent) -> timedelta | None:
 def reversals(events: QuerySet[AuditEvent]) -> list[dict[str, Any]]:
     """Per person: unmerges, and decisions reversed, most first."""
     people: dict[tuple, dict[str, Any]] = {}
-    counted = events.filter(action__in=("asset.unmerge", "decision.reverse")).values_list(
+    counted = events.filter(action__in=(Action.ASSET_UNMERGE, Action.DECISION_REVERSE)).values_list(
         "actor_id", "actor_name", "action"
     )
     for actor_id, actor_name, action, n in counted.annotate(n=Count("pk")).order_by():
         person = people.setdefault((actor_id, actor_name), {"actor_id": actor_id, "actor_name": actor_name,
                                                              "unmerges": 0, "reversed": 0})  # fmt: skip
-        person["unmerges" if action == "asset.unmerge" else "reversed"] += n
+        person["unmerges" if action == Action.ASSET_UNMERGE else "reversed"] += n
     return sorted(people.values(), key=lambda p: (-p["unmerges"], -p["reversed"], p["actor_name"]))
 
 
@@ -259,7 +280,7 @@ def export_json_chunks(events: QuerySet[AuditEvent]) -> Iterator[str]:
 def decisions_per_day(events: QuerySet[AuditEvent]) -> tuple[list[str], list[dict[str, Any]]]:
     """The decision actions seen, and per day the count of each (in that order) and the day's total."""
     counted = (
-        events.filter(action__startswith="decision.")
+        events.filter(action__in=DECISION_ACTIONS)
         .annotate(day=TruncDate("at"))
         .values_list("day", "action")
         .annotate(n=Count("pk"))

@@ -50,7 +50,7 @@ def exact_groups_plan(sources=None, limit: int = 500) -> ExactPlan:
         members = group_members(group.pk)
         keep, why = suggest_canonical(members)
         others = members - {keep}
-        shown = Attachment.objects.filter(asset_id__in=others, state__in=("attached", "restored"))
+        shown = Attachment.objects.filter(asset_id__in=others, state__in=Attachment.SHOWN)
         size = sum(Asset.objects.filter(pk__in=others).values_list("byte_size", flat=True))
         plan.groups.append({"group": group.pk, "members": sorted(members), "keep": keep, "why": why,
                             "records": shown.values("record").distinct().count(), "bytes": size})  # fmt: skip

@@ -7,17 +7,28 @@ Suggestions are only those a restore would accept: an image whose bytes are stor
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.core.files.storage import default_storage
+from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from dedupe.models import Asset, Attachment, AttachmentChange, Candidate, Record
 
 from ..models import Merge
-from ..services.merges import MAX_CHAIN
 from .visibility import visible_sources
+
+
+class _LastWhy(TypedDict):
+    last_why: str | None
+
+
+if TYPE_CHECKING:  # django-stubs-ext is a development requirement: types only
+    from django_stubs_ext import WithAnnotations
+
+    # A stripped placeholder as records_missing_imagery loads it, with the reason its history gives last.
+    StrippedAttachment = WithAnnotations[Attachment, _LastWhy]
 
 # Stripped attachments per round trip: suggestions cost about seven queries per batch, not per row,
 # and a batch of assets with their rows stays a few megabytes.
@@ -29,18 +40,17 @@ BATCH = 500
 MAX_MATCHES = 5
 
 
-# Best first: what a reviewer decided beats what the placeholder showed, which beats a look-alike.
-KINDS = {
-    "merged": "the image its old image was merged into",
-    "original": "the image it showed, still stored",
-    "quarantined_original": "the image it showed, quarantined with its bytes kept",
-    "matching_fingerprint": "another copy of the same photograph",
-}
-
-
 @dataclass(frozen=True)
 class Suggestion:
-    kind: str
+    class Kind(models.TextChoices):
+        """Best first: what a reviewer decided beats what the placeholder showed, which beats a look-alike."""
+
+        MERGED = "merged", "the image its old image was merged into"
+        ORIGINAL = "original", "the image it showed, still stored"
+        QUARANTINED_ORIGINAL = "quarantined_original", "the image it showed, quarantined with its bytes kept"
+        MATCHING_FINGERPRINT = "matching_fingerprint", "another copy of the same photograph"
+
+    kind: Kind
     asset_id: int
     reason: str
 
@@ -117,7 +127,9 @@ class _BytesCheck:
         return self.known[asset.storage_name]
 
 
-def _suggest(batch: list[Attachment], within: Collection[int] | None, stored: _BytesCheck) -> Iterator[MissingImagery]:
+def _suggest(
+    batch: "list[StrippedAttachment]", within: Collection[int] | None, stored: _BytesCheck
+) -> Iterator[MissingImagery]:
     history = _history_assets([a.pk for a in batch])
     old = {a.pk: a.asset_id or next(iter(history.get(a.pk, [])), None) for a in batch}
     old_ids = {pk for pk in old.values() if pk is not None}
@@ -171,9 +183,9 @@ def _from_old_asset(mine: int, assets: dict, ends: dict, history: list[int], usa
     if mine in ends and usable(assets.get(ends[mine][0])):
         end, merge_id = ends[mine]
         why = f"image {mine} was merged into image {end} (merge {merge_id}): the same photograph, kept"
-        offers.append(Suggestion("merged", end, why))
+        offers.append(Suggestion(Suggestion.Kind.MERGED, end, why))
     elif usable(assets.get(mine)):
-        offers.append(Suggestion("original", mine, f"image {mine}, which it showed, is still stored"))
+        offers.append(Suggestion(Suggestion.Kind.ORIGINAL, mine, f"image {mine}, which it showed, is still stored"))
     # The canonical is the same photograph by a person's decision, and showing it leaves the
     # quarantined copy free to be purged: the placeholder's own quarantined image is offered only
     # when nothing better is; the images it showed earlier (before a merge moved it) always are.
@@ -182,24 +194,24 @@ def _from_old_asset(mine: int, assets: dict, ends: dict, history: list[int], usa
         asset = assets.get(pk)
         if asset is not None and asset.state == Asset.State.QUARANTINED and usable(asset, quarantined=True):
             why = f"image {pk}, which it showed, is quarantined and its bytes are still stored"
-            offers.append(Suggestion("quarantined_original", pk, why))
+            offers.append(Suggestion(Suggestion.Kind.QUARANTINED_ORIGINAL, pk, why))
     return offers
 
 
 def _from_same_bytes(mine: int, assets: dict, same_bytes: dict, paired: dict, usable) -> list[Suggestion]:
-    offers = []
+    offers: list[Suggestion] = []
     own = assets.get(mine)
     for other in same_bytes.get(own.sha256 if own else "", []):
         if other.pk != mine and usable(other) and len(offers) < MAX_MATCHES:
             why = f"image {other.pk} has the same bytes (SHA-256) as image {mine}"
-            offers.append(Suggestion("matching_fingerprint", other.pk, why))
+            offers.append(Suggestion(Suggestion.Kind.MATCHING_FINGERPRINT, other.pk, why))
     for other_id, candidate in paired.get(mine, []):
         if usable(assets.get(other_id)):
             why = (
                 f"{candidate.kind} candidate {candidate.pk} pairs image {other_id} with image {mine} "
                 f"({candidate.get_status_display().lower()}, score {candidate.score:.2f})"
             )
-            offers.append(Suggestion("matching_fingerprint", other_id, why))
+            offers.append(Suggestion(Suggestion.Kind.MATCHING_FINGERPRINT, other_id, why))
     return offers
 
 
@@ -233,7 +245,7 @@ def chain_ends(asset_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     at = {dup: canonical for dup, (canonical, _) in first.items()}
     walked = {dup: {dup} for dup in at}
     ends: dict[int, tuple[int, int]] = {}
-    for _ in range(MAX_CHAIN):
+    for _ in range(Merge.MAX_CHAIN):
         if not at:
             break
         onto = dict(
@@ -288,9 +300,9 @@ def _paired(old_ids: set[int]) -> dict[int, list[tuple[int, Candidate]]]:
 def own_assets(attachment: Attachment) -> set[int]:
     """The assets this placeholder has shown: the only quarantined ones it may be restored onto."""
     steps = AttachmentChange.objects.filter(attachment=attachment).values_list("from_asset_id", "to_asset_id")
-    shown = {pk for step in steps for pk in step}
-    shown.add(attachment.asset_id)
-    shown.discard(None)
+    shown = {pk for step in steps for pk in step if pk is not None}
+    if attachment.asset_id is not None:
+        shown.add(attachment.asset_id)
     return shown
 
 

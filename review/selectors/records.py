@@ -12,14 +12,14 @@ PAGE_SIZE = 50
 def record_page(records: QuerySet[Record], query: Mapping[str, str]) -> dict:
     """`q` narrows by external id or address; `after` continues after a record id (no OFFSET,
     so the list stays stable while rows are added). Returns the template's q, records, next_after."""
-    query, after = query.get("q", "").strip(), query.get("after", "")
-    if query:
-        records = records.filter(Q(external_id__icontains=query) | Q(address__icontains=query))
+    text, after = query.get("q", "").strip(), query.get("after", "")
+    if text:
+        records = records.filter(Q(external_id__icontains=text) | Q(address__icontains=text))
     if after.isdigit():
         records = records.filter(pk__gt=int(after))
     page = list(records.order_by("pk")[: PAGE_SIZE + 1])
     return {
-        "q": query,
+        "q": text,
         "records": page[:PAGE_SIZE],
         "next_after": page[PAGE_SIZE - 1].pk if len(page) > PAGE_SIZE else None,
     }

@@ -33,15 +33,17 @@ def storage_figures(*, within: Collection[int] | None = None) -> StorageFigures:
         sources = sources.filter(pk__in=within)
         assets, purges = assets.filter(source_id__in=within), purges.filter(source_id__in=within)
         candidates = candidates.filter(asset_a__source_id__in=within, asset_b__source_id__in=within)
-    rows = {s.pk: {"slug": s.slug, "name": s.name, **dict.fromkeys(_FIGURES, 0)} for s in sources}
+    rows: dict[int, dict[str, Any]] = {
+        s.pk: {"slug": s.slug, "name": s.name, **dict.fromkeys(_FIGURES, 0)} for s in sources
+    }
     by_state = assets.values("source_id", "state").annotate(n=Count("pk"), bytes=Sum("byte_size"))
     for row in by_state.order_by():
         if row["source_id"] in rows and row["state"] in (Asset.State.ACTIVE, Asset.State.QUARANTINED):
             rows[row["source_id"]][f"{row['state']}_bytes"] = row["bytes"] or 0
             rows[row["source_id"]][f"{row['state']}_count"] = row["n"]
-    for row in purges.values("source_id").annotate(n=Count("pk"), bytes=Sum("byte_size")).order_by():
-        if row["source_id"] in rows:
-            rows[row["source_id"]].update(reclaimed_bytes=row["bytes"] or 0, purged_count=row["n"])
+    for purged in purges.values("source_id").annotate(n=Count("pk"), bytes=Sum("byte_size")).order_by():
+        if purged["source_id"] in rows:
+            rows[purged["source_id"]].update(reclaimed_bytes=purged["bytes"] or 0, purged_count=purged["n"])
     per_day = purges.annotate(day=TruncDate("at")).values("day").annotate(bytes=Sum("byte_size")).order_by("day")
     kinds = dict(candidates.values("kind").annotate(n=Count("pk")).order_by().values_list("kind", "n"))
     # Approving an exact pair quarantines one copy; the keeper is usually the older, smaller id.

@@ -68,7 +68,7 @@ def group_for(user, pk: int) -> tuple[CandidateGroup, list[Asset]]:
     """The group and its members, or 404 unless the person may see every member's source."""
     group = CandidateGroup.objects.filter(pk=pk).first()
     members = group_members(pk) if group else set()
-    if not members:
+    if group is None or not members:
         raise Http404("No such group, or nothing in it is open.")
     assets = list(Asset.objects.filter(pk__in=members).select_related("source").order_by("pk"))
     visible = set(visible_sources(user).values_list("pk", flat=True))

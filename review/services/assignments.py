@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import transaction
 
+from dedupe.actions import Action, Subject
 from dedupe.audit import audit_record
 from dedupe.models import Candidate
 
@@ -16,7 +17,9 @@ def assignments_clear(*, actor: Any, candidates: Sequence[Candidate]) -> None:
     """Put the pairs back in the common queue."""
     with transaction.atomic():
         gone = ReviewAssignment.objects.filter(candidate__in=candidates)
-        audit_record(action="queue.unassign", actor=actor, subjects=[("candidate", c.pk) for c in candidates])
+        audit_record(
+            action=Action.QUEUE_UNASSIGN, actor=actor, subjects=[(Subject.CANDIDATE, c.pk) for c in candidates]
+        )
         gone.delete()
 
 
@@ -33,9 +36,9 @@ def assignments_give(*, actor: Any, reviewer: Any, candidates: Sequence[Candidat
                 candidate=candidate, defaults={"reviewer": reviewer, "assigned_by": actor}
             )
         audit_record(
-            action="queue.assign",
+            action=Action.QUEUE_ASSIGN,
             actor=actor,
-            subjects=[("user", reviewer.pk), *[("candidate", c.pk) for c in given]],
+            subjects=[(Subject.USER, reviewer.pk), *[(Subject.CANDIDATE, c.pk) for c in given]],
             after={"reviewer": reviewer.get_username(), "pairs": [c.pk for c in given]},
         )
     return given

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.candidates import group_refresh
@@ -85,7 +86,7 @@ def decide_candidate(
             raise DecisionRefused(f"unknown verdict {verdict!r}")
         save_decision(decision, candidate)
         proposed = decision.status == Decision.Status.PROPOSED
-        record_decision(decision, "decision.propose" if proposed else "decision.apply")
+        record_decision(decision, Action.DECISION_PROPOSE if proposed else Action.DECISION_APPLY)
         if decision.status == Decision.Status.APPLIED:
             _apply(decision, candidate, pair)
     group_refresh(candidate.group_id)
@@ -115,7 +116,11 @@ def save_decision(decision: Decision, candidate: Candidate) -> None:
 
 
 def _attachment_of(pair: dict[int, Asset], attachment_id: int | None) -> Attachment:
-    attachment = Attachment.objects.filter(pk=attachment_id, asset_id__in=list(pair)).first()
+    attachment = (
+        Attachment.objects.filter(pk=attachment_id, asset_id__in=list(pair)).first()
+        if attachment_id is not None
+        else None
+    )
     if attachment is None:
         raise DecisionRefused("choose which attachment is wrong: one that shows one of the two images")
     return attachment
@@ -143,12 +148,13 @@ def _actor(decision: Decision):
 
 
 def _detach(decision: Decision) -> None:
+    assert decision.wrong_attachment_id is not None  # _attachment_of set it when this verdict was decided
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
     event = audit_record(
-        action="attachment.detach",
+        action=Action.ATTACHMENT_DETACH,
         actor=_actor(decision),
-        subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("asset", attachment.asset_id),
-                  ("decision", decision.pk)],
+        subjects=[(Subject.ATTACHMENT, attachment.pk), (Subject.RECORD, attachment.record_id),
+                  (Subject.ASSET, attachment.asset_id), (Subject.DECISION, decision.pk)],
         before={"state": attachment.state},
         after={"state": Attachment.State.DETACHED},
         reason=decision.note,
@@ -159,14 +165,14 @@ def _detach(decision: Decision) -> None:
     )
 
 
-def record_decision(decision: Decision, action: str, actor=None) -> None:
+def record_decision(decision: Decision, action: Action, actor=None) -> None:
     candidate = decision.candidate
     audit_record(
         action=action,
         actor=actor or decision.decided_by,
-        subjects=[("decision", decision.pk), ("candidate", candidate.pk),
-                  ("asset", candidate.asset_a_id), ("asset", candidate.asset_b_id)],
-        before={"candidate": "open"},
+        subjects=[(Subject.DECISION, decision.pk), (Subject.CANDIDATE, candidate.pk),
+                  (Subject.ASSET, candidate.asset_a_id), (Subject.ASSET, candidate.asset_b_id)],
+        before={"candidate": Candidate.Status.OPEN},
         after={"verdict": decision.verdict, "status": decision.status, "canonical": decision.canonical_id,
                "reason": decision.reason, "wrong_attachment": decision.wrong_attachment_id,
                # the evidence as the reviewer saw it: kept with the event, whatever happens to the rows
@@ -186,7 +192,7 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
             raise DecisionRefused("a proposal needs another person's approval")
         decision.status, decision.approved_by, decision.approved_at = Decision.Status.APPLIED, actor, timezone.now()
         decision.save(update_fields=["status", "approved_by", "approved_at"])
-        record_decision(decision, "decision.approve", actor=actor)
+        record_decision(decision, Action.DECISION_APPROVE, actor=actor)
         candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
         _apply(decision, candidate, pair)
@@ -202,7 +208,7 @@ def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
             raise AlreadyDecided(decision, "this proposal")
         decision.status = Decision.Status.REJECTED
         decision.save(update_fields=["status"])
-        record_decision(decision, "decision.reject", actor=actor)
+        record_decision(decision, Action.DECISION_REJECT, actor=actor)
     return decision
 
 
@@ -223,29 +229,31 @@ def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
             _reattach(decision, actor, reason)
         decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
         decision.save(update_fields=["status", "reversed_at"])
-        record_decision(decision, "decision.reverse", actor=actor)
+        record_decision(decision, Action.DECISION_REVERSE, actor=actor)
         Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
     group_refresh(decision.candidate.group_id)
     return decision
 
 
 def _reattach(decision: Decision, actor, reason: str) -> None:
+    assert decision.wrong_attachment_id is not None  # only a wrong-attachment decision detached one
     attachment = Attachment.objects.select_for_update().get(pk=decision.wrong_attachment_id)
     if attachment.state != Attachment.State.DETACHED:
         return
     was = attachment.asset_id
+    assert was is not None  # a detached placeholder keeps its image (Attachment.State.DETACHED)
     # Its image may have been merged away while it was detached: it comes back on the kept copy.
     now = canonical_of(was)
     why = f"re-attached: decision {decision.pk} reversed"
     if now != was:
         why += f"; image {was} was merged into {now} meanwhile"
     event = audit_record(
-        action="attachment.reattach",
+        action=Action.ATTACHMENT_REATTACH,
         actor=actor,
-        subjects=[("attachment", attachment.pk), ("record", attachment.record_id), ("decision", decision.pk),
-                  ("asset", was), ("asset", now)],
-        before={"state": "detached", "asset": was},
-        after={"state": "attached", "asset": now},
+        subjects=[(Subject.ATTACHMENT, attachment.pk), (Subject.RECORD, attachment.record_id),
+                  (Subject.DECISION, decision.pk), (Subject.ASSET, was), (Subject.ASSET, now)],
+        before={"state": Attachment.State.DETACHED, "asset": was},
+        after={"state": Attachment.State.ATTACHED, "asset": now},
         reason=reason,
     )  # fmt: skip
     attachment_repoint(attachment, asset_id=now, state=Attachment.State.ATTACHED, reason=why, audit_event=event)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db import transaction
 
+from dedupe.actions import Action
 from dedupe.audit import audit_record
 from dedupe.models import AuditEvent
 
@@ -14,7 +15,7 @@ def audit_export_record(*, actor: Any, filters: AuditFilters, fmt: str) -> Audit
     """The export's own event; the export holds the events written before it."""
     with transaction.atomic():
         return audit_record(
-            action="audit.export",
+            action=Action.AUDIT_EXPORT,
             actor=actor,
             reason=filters.describe(),
             after={"format": fmt, "filters": filters.as_dict()},

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from dedupe.actions import Action
 from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Candidate
 from dedupe.roles import Capability
@@ -20,7 +21,13 @@ from .merges import MergeRefused, merge_onto
 
 
 def decide_group(
-    *, group_id: int, canonical_id: int, actor, seen_members: set[int], exclude: set[int] = frozenset(), note: str = ""
+    *,
+    group_id: int,
+    canonical_id: int,
+    actor,
+    seen_members: set[int],
+    exclude: set[int] | frozenset[int] = frozenset(),
+    note: str = "",
 ) -> list[Decision]:
     """Everyone in the group but `exclude` is the same photograph as `canonical_id`.
 
@@ -62,7 +69,7 @@ def _decide_pair(candidate: Candidate, canonical_id: int, actor, note: str, prop
         candidate=candidate, verdict="same", status=status, canonical_id=keep, decided_by=actor, note=note
     )
     save_decision(decision, candidate)
-    record_decision(decision, "decision.propose" if proposal else "decision.apply")
+    record_decision(decision, Action.DECISION_PROPOSE if proposal else Action.DECISION_APPLY)
     if not proposal:
         candidate.status = Candidate.Status.SAME
         candidate.save(update_fields=["status"])

@@ -9,14 +9,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment
 
 from ..models import Decision, LegalHold, Merge, MergeMove
-
-SHOWN = (Attachment.State.ATTACHED, Attachment.State.RESTORED)
-MAX_CHAIN = 10_000  # far beyond any real chain; a longer walk means a cycle got in, which must not pass silently
 
 
 class MergeRefused(Exception):
@@ -25,8 +23,8 @@ class MergeRefused(Exception):
 
 def canonical_of(asset_id: int) -> int:
     """The end of the merge chain starting at `asset_id` (itself when it was never merged)."""
-    seen = set()
-    while asset_id not in seen and len(seen) < MAX_CHAIN:
+    seen: set[int] = set()
+    while asset_id not in seen and len(seen) < Merge.MAX_CHAIN:
         seen.add(asset_id)
         onto = Merge.objects.filter(duplicate_id=asset_id, undone_at__isnull=True).values_list("canonical", flat=True)
         following = onto.first()
@@ -69,14 +67,16 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
     if holds := holds_on(dup):
         raise MergeRefused(f"image {dup.pk} cannot be quarantined: " + "; ".join(holds))
     merge = Merge.objects.create(duplicate=dup, canonical=target, decision=decision)
-    shown = list(Attachment.objects.select_for_update().filter(asset=dup, state__in=SHOWN).select_related("record"))
+    shown = list(
+        Attachment.objects.select_for_update().filter(asset=dup, state__in=Attachment.SHOWN).select_related("record")
+    )
     event = audit_record(
-        action="asset.merge",
+        action=Action.ASSET_MERGE,
         actor=actor,
-        subjects=[("asset", dup.pk), ("asset", target.pk), ("decision", decision.pk), ("merge", merge.pk),
-                  ("candidate", decision.candidate_id), *_attachment_subjects(shown)],
-        before={"asset": dup.pk, "state": "active", "attachments": {a.pk: dup.pk for a in shown}},
-        after={"asset": dup.pk, "state": "quarantined", "canonical": target.pk,
+        subjects=[(Subject.ASSET, dup.pk), (Subject.ASSET, target.pk), (Subject.DECISION, decision.pk),
+                  (Subject.MERGE, merge.pk), (Subject.CANDIDATE, decision.candidate_id), *_attachment_subjects(shown)],
+        before={"asset": dup.pk, "state": Asset.State.ACTIVE, "attachments": {a.pk: dup.pk for a in shown}},
+        after={"asset": dup.pk, "state": Asset.State.QUARANTINED, "canonical": target.pk,
                "attachments": {a.pk: target.pk for a in shown}},
         reason=decision.note,
     )  # fmt: skip
@@ -94,8 +94,8 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
     return merge
 
 
-def _attachment_subjects(attachments: list[Attachment]) -> list[tuple[str, int]]:
-    return [s for a in attachments for s in (("attachment", a.pk), ("record", a.record_id))]
+def _attachment_subjects(attachments: list[Attachment]) -> list[tuple[Subject, int]]:
+    return [s for a in attachments for s in ((Subject.ATTACHMENT, a.pk), (Subject.RECORD, a.record_id))]
 
 
 def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
@@ -111,12 +111,14 @@ def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
         back = [m for m in moves if m.attachment.asset_id in now_on]
         changed = {m.attachment_id: m.attachment.asset_id for m in moves if m not in back}
         event = audit_record(
-            action="asset.unmerge",
+            action=Action.ASSET_UNMERGE,
             actor=actor,
-            subjects=[("asset", merge.duplicate_id), ("asset", merge.canonical_id), ("merge", merge.pk),
-                      ("decision", merge.decision_id), *_attachment_subjects([m.attachment for m in back])],
-            before={"state": "quarantined", "attachments": {m.attachment_id: m.attachment.asset_id for m in back}},
-            after={"state": "active", "attachments": {m.attachment_id: m.from_asset_id for m in back},
+            subjects=[(Subject.ASSET, merge.duplicate_id), (Subject.ASSET, merge.canonical_id),
+                      (Subject.MERGE, merge.pk), (Subject.DECISION, merge.decision_id),
+                      *_attachment_subjects([m.attachment for m in back])],
+            before={"state": Asset.State.QUARANTINED,
+                    "attachments": {m.attachment_id: m.attachment.asset_id for m in back}},
+            after={"state": Asset.State.ACTIVE, "attachments": {m.attachment_id: m.from_asset_id for m in back},
                    "left_alone_changed_since": changed},
             reason=reason,
         )  # fmt: skip

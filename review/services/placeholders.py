@@ -9,6 +9,7 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment
@@ -39,12 +40,16 @@ def attachment_restore(
         before = {"state": attachment.state, "asset": attachment.asset_id, "reason": attachment.reason}
         old = attachment.asset_id
         why = f"restored: {reason}" if reason else f"restored onto image {asset.pk}"
-        subjects = [("attachment", attachment.pk), ("record", attachment.record_id), ("asset", asset.pk)]
+        subjects = [
+            (Subject.ATTACHMENT, attachment.pk),
+            (Subject.RECORD, attachment.record_id),
+            (Subject.ASSET, asset.pk),
+        ]
         event = audit_record(
-            action="attachment.restore",
+            action=Action.ATTACHMENT_RESTORE,
             actor=actor,
             actor_name=actor_name,
-            subjects=subjects + ([("asset", old)] if old else []),
+            subjects=subjects + ([(Subject.ASSET, old)] if old else []),
             before=before,
             after={"state": Attachment.State.RESTORED, "asset": asset.pk, "reason": why},
             reason=reason,

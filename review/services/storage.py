@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from dedupe.actions import Action, Subject
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment
 
@@ -28,13 +30,23 @@ from .merges import holds_on
 # Quarantined assets planned per round trip: three queries per batch, whatever its size.
 BATCH = 500
 # A placeholder in any of these states may show the asset again (a stripped one by a restore).
-NEEDING = (Attachment.State.ATTACHED, Attachment.State.RESTORED, Attachment.State.STRIPPED)
+NEEDING = (*Attachment.SHOWN, Attachment.State.STRIPPED)
 SYSTEM = "system:purge_quarantined"
+
+
+class Refusal(StrEnum):
+    """Why an asset may not be purged yet, as a code; `PurgeItem.reasons` says it in words."""
+
+    NOT_QUARANTINED = "not_quarantined"
+    NO_LIVE_MERGE = "no_live_merge"
+    WITHIN_RETENTION = "within_retention"  # only waiting: purgeable once retention passes
+    POINTED_AT = "pointed_at"
+    HELD = "held"
 
 
 @dataclass
 class PurgeItem:
-    """One quarantined asset: purged (or purgeable), or refused with the reasons."""
+    """One quarantined asset: purged (or purgeable), or refused with the reasons and their codes."""
 
     asset_id: int
     source: str
@@ -42,7 +54,17 @@ class PurgeItem:
     byte_size: int
     quarantined_at: datetime | None
     reasons: list[str] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
     error: str = ""
+
+    def refuse(self, code: Refusal, reason: str) -> None:
+        self.refusals.append(code)
+        self.reasons.append(reason)
+
+    @property
+    def only_waiting(self) -> bool:
+        """Refused only because retention has not passed yet: nothing to look into."""
+        return self.refusals == [Refusal.WITHIN_RETENTION]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +74,7 @@ class PurgeItem:
             "byte_size": self.byte_size,
             "quarantined_at": self.quarantined_at.isoformat() if self.quarantined_at else None,
             "reasons": self.reasons,
+            "refusals": self.refusals,
             "error": self.error,
         }
 
@@ -147,17 +170,19 @@ def _item(asset: Asset, merged_at: datetime | None, pointing: int, holds: list[s
     item = PurgeItem(asset.pk, asset.source.slug, asset.sha256, asset.byte_size, merged_at)
     retention = timedelta(days=settings.DEDUPE_RETENTION_DAYS)
     if asset.state != Asset.State.QUARANTINED:
-        item.reasons.append(f"it is {asset.state}, not quarantined")
+        item.refuse(Refusal.NOT_QUARANTINED, f"it is {asset.state}, not quarantined")
     if merged_at is None:
-        item.reasons.append("quarantined without a live merge: nothing says which image replaced it")
+        item.refuse(Refusal.NO_LIVE_MERGE, "quarantined without a live merge: nothing says which image replaced it")
     elif merged_at + retention > now:
-        item.reasons.append(
+        item.refuse(
+            Refusal.WITHIN_RETENTION,
             f"within retention: quarantined {merged_at:%Y-%m-%d %H:%M}, "
-            f"its merge can be undone until {merged_at + retention:%Y-%m-%d %H:%M}"
+            f"its merge can be undone until {merged_at + retention:%Y-%m-%d %H:%M}",
         )
     if pointing:
-        item.reasons.append(f"{pointing} placeholder(s) still point at it")
-    item.reasons += holds
+        item.refuse(Refusal.POINTED_AT, f"{pointing} placeholder(s) still point at it")
+    for hold in holds:
+        item.refuse(Refusal.HELD, hold)
     return item
 
 
@@ -175,16 +200,16 @@ def asset_purge(*, asset_id: int, now: datetime, actor: Any = None, actor_name: 
         pointing = Attachment.objects.filter(asset=asset, state__in=NEEDING).count()
         holds = holds_on(asset) + _Holds().before_merge(asset)
         item = _item(asset, merge.at if merge else None, pointing, holds, now)
-        if item.reasons:
+        if item.reasons or merge is None:  # no live merge is a refusal: _item gave its reason
             return item
         Asset.objects.filter(pk=asset.pk).update(state=Asset.State.PURGED)
         Purge.objects.create(asset=asset, sha256=asset.sha256, byte_size=asset.byte_size, source=asset.source)
         facts = {"sha256": asset.sha256, "byte_size": asset.byte_size, "storage_name": asset.storage_name}
         audit_record(
-            action="asset.purge",
+            action=Action.ASSET_PURGE,
             actor=actor,
             actor_name=actor_name,
-            subjects=[("asset", asset.pk), ("merge", merge.pk), ("source", asset.source.slug)],
+            subjects=[(Subject.ASSET, asset.pk), (Subject.MERGE, merge.pk), (Subject.SOURCE, asset.source.slug)],
             before={"state": Asset.State.QUARANTINED, **facts},
             after={"state": Asset.State.PURGED, **facts, "thumbnail_kept": asset.thumbnail_name},
             reason=f"merged onto image {merge.canonical_id} at {merge.at:%Y-%m-%d %H:%M} (merge {merge.pk}); "
@@ -213,7 +238,7 @@ class _Holds:
                 self.by_asset[hold.asset_id].append(f"image {hold.asset_id} is under legal hold: {hold.reason}")
             elif hold.record_id:
                 self.by_record[hold.record_id].append(f"record {hold.record} is under legal hold: {hold.reason}")
-            else:
+            elif hold.source_id:
                 self.by_source[hold.source_id].append(f"source {hold.source} is under legal hold: {hold.reason}")
 
     def on(self, assets: list[Asset]) -> dict[int, list[str]]:

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -18,14 +19,13 @@ from dedupe.models import Attachment, Record
 from dedupe.roles import Capability, can
 
 from ..forms import RestoreForm, first_error
-from ..models import Decision, Merge, Purge
+from ..selectors.history import asset_history, record_history
 from ..selectors.imagery import missing_for
 from ..selectors.records import record_page
 from ..selectors.visibility import (
     asset_for,
     record_for,
     source_for,
-    visible_candidates,
     visible_sources,
 )
 from ..services.mergemap import merge_map_csv_lines, merge_map_json_chunks
@@ -48,28 +48,9 @@ def source_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def record_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     record = record_for(request.user, pk)
-    attachments = record.attachments.select_related("asset").prefetch_related(
-        "history__from_asset", "history__to_asset"
-    )
-    shown = [a.asset_id for a in attachments if a.asset_id]
-    candidates = (
-        visible_candidates(request.user)
-        .filter(Q(asset_a__in=shown) | Q(asset_b__in=shown))
-        .order_by("-score", "pk")[:50]
-    )
-    decisions = (
-        Decision.objects.filter(
-            Q(candidate__asset_a__in=shown) | Q(candidate__asset_b__in=shown) | Q(wrong_attachment__record=record)
-        )
-        .select_related("decided_by")
-        .distinct()
-        .order_by("-decided_at")[:50]
-    )
     context = {
         "record": record,
-        "attachments": attachments,
-        "candidates": candidates,
-        "decisions": decisions,
+        **record_history(request.user, record),
         "suggestions": missing_for(request.user, record),
         "can_restore": can(request.user, Capability.RESTORE),
     }
@@ -95,37 +76,8 @@ def asset_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     here, so a merge never hides where a copy came from.
     """
     asset = asset_for(request.user, pk)
-    visible = visible_sources(request.user)
-    merged_in = (
-        Merge.objects.filter(canonical=asset, duplicate__source__in=visible)
-        .select_related("duplicate__source", "decision__decided_by")
-        .order_by("-at")
-    )
-    merged_out = (
-        Merge.objects.filter(duplicate=asset).select_related("canonical", "decision__decided_by").order_by("-at")
-    )
-    shown_by = (
-        Attachment.objects.filter(asset=asset, record__source__in=visible)
-        .select_related("record__source")
-        .order_by("pk")
-    )
-    candidates = (
-        visible_candidates(request.user).filter(Q(asset_a=asset) | Q(asset_b=asset)).order_by("-score", "pk")[:50]
-    )
-    decisions = Decision.objects.filter(candidate__in=candidates).select_related("decided_by").order_by("-decided_at")
-    return render(
-        request,
-        "review/asset_detail.html",
-        {
-            "asset": asset,
-            "merged_in": merged_in,
-            "merged_out": merged_out,
-            "shown_by": shown_by,
-            "candidates": candidates,
-            "decisions": decisions,
-            "purge": Purge.objects.filter(asset=asset).first(),
-        },
-    )
+    context = {"asset": asset, **asset_history(request.user, asset)}
+    return render(request, "review/asset_detail.html", context)
 
 
 @require_POST
@@ -158,7 +110,7 @@ def attachment_restore_view(request: AuthenticatedHttpRequest, pk: int) -> HttpR
 
 @require_GET
 @login_required
-def merge_map(request: AuthenticatedHttpRequest) -> HttpResponse:
+def merge_map(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The merge map form; with `format`, the CSV or JSON file itself, streamed."""
     require(request.user, Capability.EXPORT_MERGE_MAP)
     form_format = request.GET.get("format")

@@ -13,13 +13,15 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dedupe.actions import Subject
 from dedupe.models import AuditEvent, Candidate
 from dedupe.roles import Capability
 
@@ -27,8 +29,11 @@ from ..models import Decision
 from ..selectors.audit import (
     AuditFilters,
     BadFilter,
+    action_choices,
+    actor_heading,
     decisions_per_day,
     events_page,
+    events_timed,
     export_csv_lines,
     export_json_chunks,
     reversals,
@@ -58,15 +63,16 @@ def _events_page(
     try:
         filters = AuditFilters.from_query(request.GET, **kw)
     except BadFilter as bad:
-        return render(request, template, {**context, "error": str(bad), "events": [], "form": request.GET}, status=400)
+        context.update(error=str(bad), events=[], form=request.GET, actions=action_choices())
+        return render(request, template, context, status=400)
     rows, next_before = events_page(filters.apply(events if events is not None else AuditEvent.objects.all()),
                               request.GET.get("before", ""))  # fmt: skip
     for row in rows:
         spent = time_spent(row)
         minutes, seconds = divmod(int(spent.total_seconds()), 60) if spent else (0, 0)
-        row.time_spent_text = f"{minutes} min {seconds} s" if spent else ""
+        vars(row)["time_spent_text"] = f"{minutes} min {seconds} s" if spent else ""  # for the template
     context.update(events=rows, next_before=next_before, filters=filters, form=request.GET,
-                   query=filters.querystring())  # fmt: skip
+                   query=filters.querystring(), actions=action_choices())  # fmt: skip
     return render(request, template, context)
 
 
@@ -88,12 +94,12 @@ def audit_event(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     subjects = [_subject_link(s.kind, s.object_id) for s in event.subjects.all()]
     ids = defaultdict(list)
     for subject in subjects:
-        if subject["kind"] in ("decision", "candidate") and subject["id"].isdigit():
+        if subject["kind"] in (Subject.DECISION, Subject.CANDIDATE) and subject["id"].isdigit():
             ids[subject["kind"]].append(int(subject["id"]))
     decisions = list(
-        Decision.objects.filter(pk__in=ids["decision"]).select_related("decided_by", "approved_by").order_by("pk")
+        Decision.objects.filter(pk__in=ids[Subject.DECISION]).select_related("decided_by", "approved_by").order_by("pk")
     )
-    wanted = set(ids["candidate"]) | {d.candidate_id for d in decisions}
+    wanted = set(ids[Subject.CANDIDATE]) | {d.candidate_id for d in decisions}
     candidates = Candidate.objects.filter(pk__in=wanted).select_related("asset_a", "asset_b").order_by("pk")
     snapshot = event.after.get("evidence") if isinstance(event.after, dict) else None
     context = {
@@ -111,13 +117,13 @@ def audit_event(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def _subject_link(kind: str, object_id: str) -> dict[str, str]:
     """A subject with a link to its page and its timeline, where there is one."""
     urls = {"url": "", "timeline": ""}
-    if object_id.isdigit() and kind == "record":
+    if object_id.isdigit() and kind == Subject.RECORD:
         urls = {"url": reverse("review:record-detail", args=[object_id]),
                 "timeline": reverse("review:audit-timeline-record", args=[object_id])}  # fmt: skip
-    elif object_id.isdigit() and kind == "asset":
+    elif object_id.isdigit() and kind == Subject.ASSET:
         urls = {"url": reverse("review:asset-detail", args=[object_id]),
                 "timeline": reverse("review:audit-timeline-asset", args=[object_id])}  # fmt: skip
-    elif kind == "source":
+    elif kind == Subject.SOURCE:
         urls["url"] = reverse("review:audit-log") + "?" + urlencode({"source": object_id})
     return {"kind": kind, "id": object_id, **urls}
 
@@ -133,7 +139,7 @@ def audit_timeline_record(request: AuthenticatedHttpRequest, pk: int) -> HttpRes
     """Everything that happened to one record and its placeholders."""
     require(request.user, Capability.READ_AUDIT)
     record = record_for(request.user, pk)
-    context = {"heading": f"Record {record.external_id}", "record": record, "kind": "record"}
+    context = {"heading": f"Record {record.external_id}", "record": record}
     return _events_page(request, "audit/timeline.html", context, record_pk=record.pk, record="")
 
 
@@ -143,7 +149,7 @@ def audit_timeline_asset(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
     """Everything that happened to one image: import, inspection, candidates, decisions, merges, purge."""
     require(request.user, Capability.READ_AUDIT)
     asset = asset_for(request.user, pk)
-    context = {"heading": f"Image {asset.pk}", "asset": asset, "kind": "asset"}
+    context = {"heading": f"Image {asset.pk}", "asset": asset}
     return _events_page(request, "audit/timeline.html", context, asset=asset.pk)
 
 
@@ -155,12 +161,8 @@ def audit_timeline_user(request: AuthenticatedHttpRequest, actor_id: int) -> Htt
     require(request.user, Capability.READ_AUDIT)
     today = timezone.localdate()
     defaults = {"from": (today - timedelta(days=USER_DAYS - 1)).isoformat(), "to": today.isoformat()}
-    previous = AuditEvent.objects.filter(actor_id=OuterRef("actor_id"), pk__lt=OuterRef("pk")).order_by("-pk")
-    events = AuditEvent.objects.annotate(previous_at=Subquery(previous.values("at")[:1]))
-    last = AuditEvent.objects.filter(actor_id=actor_id).order_by("-pk").first()
-    name = f"{last.actor_name} ({last.actor_role or 'no role'})" if last else f"user {actor_id}"
     return _events_page(
-        request, "audit/timeline.html", {"heading": name, "kind": "user", "show_spent": True}, events,
+        request, "audit/timeline.html", {"heading": actor_heading(actor_id), "show_spent": True}, events_timed(),
         defaults=defaults, actor_id=actor_id,
     )  # fmt: skip
 
@@ -196,7 +198,7 @@ def _bars(days: list[dict[str, Any]]) -> dict[str, Any]:
 
 @require_GET
 @login_required
-def audit_export(request: AuthenticatedHttpRequest, fmt: str) -> HttpResponse:
+def audit_export(request: AuthenticatedHttpRequest, fmt: str) -> HttpResponseBase:
     """Any filtered view as CSV or JSON, streamed; the export is itself an audit event.
 
     It holds the events written before its own event, oldest first (chain order), so it is

@@ -6,7 +6,7 @@ view checks access itself; the templates only hide what the server refuses anywa
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -123,7 +123,7 @@ def _jpeg_quality(asset: Asset) -> int | None:
         return None
     try:
         with default_storage.open(asset.storage_name, "rb") as f:
-            return pixels.jpeg_quality(f)
+            return pixels.jpeg_quality(cast(BinaryIO, f))  # a File proxies its binary file
     except OSError:  # a missing file has no estimate; the page still shows
         return None
 

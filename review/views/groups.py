@@ -38,7 +38,8 @@ def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     shown = Attachment.objects.filter(asset__in=assets).select_related("record").order_by("pk")
     records: dict[int, list[Attachment]] = {}
     for attachment in shown:
-        records.setdefault(attachment.asset_id, []).append(attachment)
+        if attachment.asset_id is not None:  # filtered on asset__in: always set
+            records.setdefault(attachment.asset_id, []).append(attachment)
     return render(
         request,
         "review/group.html",

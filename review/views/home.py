@@ -1,57 +1,24 @@
 """The home page: what waits for this person, the sources they see, imports and the scan panel."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from dedupe.models import Asset, Candidate, ImportRun, ScanRun
+from dedupe.models import ImportRun
 from dedupe.recovery import import_resume_hint
 from dedupe.roles import Capability, can
 from dedupe.scanning import scan_start
 
-from ..models import Decision, Purge
-from ..selectors.visibility import (
-    visible_candidates,
-    visible_sources,
-)
+from ..selectors.overview import home_figures, scan_latest
 from .shared import AuthenticatedHttpRequest, HtmxHttpRequest, require
 
 
 @require_GET
 @login_required
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    sources = visible_sources(request.user).annotate(
-        record_count=Count("records", distinct=True),
-        missing=Count("records__attachments", filter=Q(records__attachments__state="stripped"), distinct=True),
-    )
-    assets = Asset.objects.filter(source__in=visible_sources(request.user))
-    storage = {
-        state: assets.filter(state=state).aggregate(n=Count("pk"), bytes=Sum("byte_size"))
-        for state in (Asset.State.ACTIVE, Asset.State.QUARANTINED)
-    }
-    visible = visible_sources(request.user)
-    pairs = visible_candidates(request.user).filter(status=Candidate.Status.OPEN)
-    proposals = Decision.objects.filter(status=Decision.Status.PROPOSED)
-    waiting = {
-        "pairs": pairs.count() if can(request.user, Capability.DECIDE) else 0,
-        "proposals": proposals.count() if can(request.user, Capability.APPROVE) else 0,
-        "reclaimed": Purge.objects.filter(source__in=visible).aggregate(bytes=Sum("byte_size"))["bytes"] or 0,
-        "missing": sum(source.missing for source in sources),
-    }
-    return render(
-        request,
-        "review/home.html",
-        {
-            "sources": sources,
-            "storage": storage,
-            "waiting": waiting,
-            "imports": ImportRun.objects.all()[:5] if can(request.user, Capability.SEE_IMPORTS) else [],
-            "scan": ScanRun.objects.first(),
-            "can_scan": can(request.user, Capability.SCAN),
-        },
-    )
+    context = {**home_figures(request.user), "scan": scan_latest(), "can_scan": can(request.user, Capability.SCAN)}
+    return render(request, "review/home.html", context)
 
 
 @require_POST
@@ -70,7 +37,7 @@ def scan_create(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def scan_progress(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The progress panel alone, polled by htmx while a scan runs (it stops polling when done)."""
-    context = {"scan": ScanRun.objects.first(), "can_scan": can(request.user, Capability.SCAN)}
+    context = {"scan": scan_latest(), "can_scan": can(request.user, Capability.SCAN)}
     return render(request, "review/home.html#scan-progress", context)
 
 

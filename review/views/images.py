@@ -4,6 +4,8 @@ Never a public media URL: each response is checked against the person's sources,
 their browser, and a view of a sensitive source's image is an audit event.
 """
 
+from typing import BinaryIO, cast
+
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
@@ -56,5 +58,5 @@ def candidate_difference(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
         default_storage.open(candidate.asset_a.thumbnail_name, "rb") as a,
         default_storage.open(candidate.asset_b.thumbnail_name, "rb") as b,
     ):
-        png = pixels.difference_png(a, b)
+        png = pixels.difference_png(cast(BinaryIO, a), cast(BinaryIO, b))  # a File proxies its binary file
     return private_image(HttpResponse(png, content_type="image/png"))

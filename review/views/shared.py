@@ -1,7 +1,10 @@
 """What every view module may share: the request types, the permission check, image responses."""
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse
+from typing import TypeVar
+
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django_htmx.middleware import HtmxDetails
 
 from dedupe.roles import Capability, can
@@ -10,7 +13,7 @@ from dedupe.roles import Capability, can
 class AuthenticatedHttpRequest(HttpRequest):
     """A request behind login_required: its user is a signed-in person, never AnonymousUser."""
 
-    user: AbstractBaseUser
+    user: User  # narrower than HttpRequest.user (User | AnonymousUser), as healthchecks does
 
 
 class HtmxHttpRequest(AuthenticatedHttpRequest):
@@ -25,7 +28,10 @@ def require(user: AbstractBaseUser, capability: Capability) -> None:
         raise Http404("Not here.")
 
 
-def private_image(response: HttpResponse) -> HttpResponse:
+Response = TypeVar("Response", bound=HttpResponseBase)
+
+
+def private_image(response: Response) -> Response:
     """Image responses: never stored by a browser or proxy (case files), never content-sniffed."""
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"

@@ -21,7 +21,6 @@ from review.invariants import check_invariants
 from review.models import Decision, Merge
 from review.selectors.imagery import records_missing_imagery
 from review.services.decisions import DecisionRefused, decide_candidate, decision_reverse, last_decision_id
-from review.services.merges import MAX_CHAIN
 from review.services.placeholders import attachment_restore
 from review.services.storage import purge_quarantined
 from tests.factories import archive_rows, store_bytes, strip, user_with_role
@@ -132,7 +131,7 @@ class Archive(RuleBasedStateMachine):
         for start in live:
             seen, at = set(), start
             while at in live:
-                assert at not in seen and len(seen) < MAX_CHAIN, f"merge cycle through {at}"
+                assert at not in seen and len(seen) < Merge.MAX_CHAIN, f"merge cycle through {at}"
                 seen.add(at)
                 at = live[at]
 

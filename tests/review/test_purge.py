@@ -14,7 +14,7 @@ from review.models import LegalHold, Merge, Purge
 from review.selectors.storage import storage_figures
 from review.services.merges import MergeRefused, unmerge
 from review.services.placeholders import attachment_restore
-from review.services.storage import purge_plan, purge_quarantined
+from review.services.storage import Refusal, purge_plan, purge_quarantined
 from tests.factories import merged, store_bytes, strip
 
 pytestmark = pytest.mark.django_db
@@ -236,3 +236,30 @@ def test_the_auditor_still_sees_the_evidence_after_the_original_is_purged(quaran
     assert f"/assets/{duplicate.pk}/thumbnail/" in page and f"/assets/{merge.canonical_id}/thumbnail/" in page
     assert thumbnail.status_code == 200 and b"".join(thumbnail.streaming_content)[:4] == b"RIFF"
     assert client.get(f"/assets/{duplicate.pk}/original/").status_code == 404  # the bytes are gone
+
+
+def test_each_refusal_carries_its_code_beside_its_words(permits, archivist):
+    _, [(_, keep), (record, duplicate)] = permits
+    store_bytes(keep, duplicate)
+    strip(record.attachments.get())
+    merged(keep, duplicate, archivist)
+    LegalHold.objects.create(asset=duplicate, reason="litigation 2024-17", placed_by=archivist)
+
+    [refused] = purge_plan().refused
+
+    assert refused.refusals == [Refusal.WITHIN_RETENTION, Refusal.POINTED_AT, Refusal.HELD]
+    assert len(refused.reasons) == 3 and refused.as_json()["refusals"] == ["within_retention", "pointed_at", "held"]
+
+
+def test_the_command_counts_assets_only_waiting_for_retention_and_lists_the_rest(quarantined, archivist):
+    duplicate, _ = quarantined
+    out = io.StringIO()
+
+    call_command("purge_quarantined", stdout=out)
+    assert "1 quarantined image(s) still within" in out.getvalue() and "kept image" not in out.getvalue()
+
+    LegalHold.objects.create(asset=duplicate, reason="litigation 2024-17", placed_by=archivist)
+    out = io.StringIO()
+    call_command("purge_quarantined", stdout=out)
+    assert f"kept image {duplicate.pk} (permits): within retention" in out.getvalue()
+    assert "still within" not in out.getvalue()

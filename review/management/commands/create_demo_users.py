@@ -55,8 +55,8 @@ class Command(BaseCommand):
         for source in Source.objects.filter(slug__in=CASEWORKER_SOURCES):
             SourceAssignment.objects.get_or_create(user=caseworker, source=source)
         self.stdout.write(f"{'login':<12} {'role':<14} password")
-        for username, role, password in rows:
-            self.stdout.write(f"{username:<12} {role:<14} {password}")
+        for username, role_name, password in rows:
+            self.stdout.write(f"{username:<12} {role_name:<14} {password}")
         self.second_steps([get_user_model().objects.get(username=username) for username, _, _ in rows])
 
     def second_steps(self, users: list) -> None:

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         verb = "would purge" if summary.dry_run else "purged"
         for item in summary.purged:
             self.stdout.write(f"{verb} image {item.asset_id} ({item.source}, {item.byte_size:,} bytes)")
-        waiting = [i for i in summary.refused if len(i.reasons) == 1 and i.reasons[0].startswith("within retention")]
+        waiting = [item for item in summary.refused if item.only_waiting]
         for item in summary.refused:
             if item not in waiting:
                 self.stdout.write(f"kept image {item.asset_id} ({item.source}): " + "; ".join(item.reasons))
