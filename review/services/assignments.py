@@ -7,13 +7,23 @@ from django.db import transaction
 
 from dedupe.audit import audit_record
 from dedupe.models import Candidate
+from dedupe.roles import Capability
 
 from ..models import ReviewAssignment
 from ..selectors.visibility import visible_candidates
+from .decisions import require_capability
+
+
+def _within_sight(person: Any, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The pairs among `candidates` the person may see: ids a form sends are never taken on trust."""
+    allowed = set(visible_candidates(person).filter(pk__in=[c.pk for c in candidates]).values_list("pk", flat=True))
+    return [c for c in candidates if c.pk in allowed]
 
 
 def assignments_clear(*, actor: Any, candidates: Sequence[Candidate]) -> None:
-    """Put the pairs back in the common queue."""
+    """Put the pairs back in the common queue (those the actor may see; the others are left alone)."""
+    require_capability(actor, Capability.APPROVE)
+    candidates = _within_sight(actor, candidates)
     with transaction.atomic():
         gone = ReviewAssignment.objects.filter(candidate__in=candidates)
         audit_record(action="queue.unassign", actor=actor, subjects=[("candidate", c.pk) for c in candidates])
@@ -21,12 +31,12 @@ def assignments_clear(*, actor: Any, candidates: Sequence[Candidate]) -> None:
 
 
 def assignments_give(*, actor: Any, reviewer: Any, candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Give the pairs to `reviewer`; those whose sources the reviewer may not see are left out.
+    """Give the pairs to `reviewer`; those whose sources the actor or the reviewer may not see are left out.
 
     Returns the pairs given.
     """
-    allowed = set(visible_candidates(reviewer).filter(pk__in=[c.pk for c in candidates]).values_list("pk", flat=True))
-    given = [c for c in candidates if c.pk in allowed]
+    require_capability(actor, Capability.APPROVE)
+    given = _within_sight(reviewer, _within_sight(actor, candidates))
     with transaction.atomic():
         for candidate in given:
             ReviewAssignment.objects.update_or_create(

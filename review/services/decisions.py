@@ -6,18 +6,18 @@ the last decision it knew of (0 for none). A partial unique index allows one liv
 candidate, so even a path that forgot the lock cannot apply two.
 """
 
-from collections.abc import Iterable
-
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.candidates import group_refresh
-from dedupe.models import Asset, Attachment, Candidate, Source
+from dedupe.models import Asset, Attachment, Candidate
 from dedupe.roles import Capability, can
 
 from ..models import Decision, Merge
+from ..selectors.visibility import visible_candidates
+from .authority import attachment_named, merge_reach, reversal_reach, second_person_needed, sees_every
 from .merges import MergeRefused, canonical_of, merge_onto, unmerge
 
 LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
@@ -45,12 +45,6 @@ def last_decision_id(candidate_id: int) -> int:
     return Decision.objects.filter(candidate_id=candidate_id).order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def needs_approval(actor, assets: Iterable[Asset]) -> bool:
-    """Four eyes: "same" touching a sensitive source, from someone who may not approve, is only a proposal."""
-    sensitive = any(a.source.sensitivity == Source.Sensitivity.SENSITIVE for a in assets)
-    return sensitive and not can(actor, Capability.APPROVE)
-
-
 def decide_candidate(
     *,
     candidate_id: int,
@@ -62,27 +56,34 @@ def decide_candidate(
     wrong_attachment_id: int | None = None,
     note: str = "",
 ) -> Decision:
-    """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`."""
+    """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`.
+
+    A merge or detach that reaches a source the person cannot see, or a sensitive source when they
+    may not approve, is only proposed; `decision.proposed_because` then says why.
+    """
     require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
-        candidate = _lock_open(candidate_id, seen)
+        candidate = _lock_open(candidate_id, seen, actor)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
         decision = Decision(candidate=candidate, verdict=verdict, decided_by=actor, note=note)
+        decision.proposed_because = ""
         if verdict == Decision.Verdict.SAME:
             if canonical_id not in pair:
                 raise DecisionRefused("choose which of the two images to keep")
             decision.canonical_id = canonical_id
-            proposal = needs_approval(actor, pair.values())
-            decision.status = Decision.Status.PROPOSED if proposal else Decision.Status.APPLIED
         elif verdict == Decision.Verdict.DIFFERENT:
             if reason not in Decision.Reason.values:
                 raise DecisionRefused("say why they are different photographs")
-            decision.reason, decision.status = reason, Decision.Status.APPLIED
+            decision.reason = reason
         elif verdict == Decision.Verdict.WRONG_ATTACHMENT:
-            decision.wrong_attachment = _attachment_of(pair, wrong_attachment_id)
-            decision.status = Decision.Status.APPLIED
+            decision.wrong_attachment = attachment_named(actor, pair, wrong_attachment_id)
+            if decision.wrong_attachment is None:
+                raise DecisionRefused("choose which attachment is wrong: one that shows one of the two images")
         else:
             raise DecisionRefused(f"unknown verdict {verdict!r}")
+        if verdict != Decision.Verdict.DIFFERENT:  # "different" changes no record: nothing to agree on
+            decision.proposed_because = second_person_needed(actor, decision_reach(decision, pair))
+        decision.status = Decision.Status.PROPOSED if decision.proposed_because else Decision.Status.APPLIED
         save_decision(decision, candidate)
         proposed = decision.status == Decision.Status.PROPOSED
         record_decision(decision, "decision.propose" if proposed else "decision.apply")
@@ -92,8 +93,9 @@ def decide_candidate(
     return decision
 
 
-def _lock_open(candidate_id: int, seen: int) -> Candidate:
+def _lock_open(candidate_id: int, seen: int, actor) -> Candidate:
     candidate = Candidate.objects.select_for_update().get(pk=candidate_id)
+    require_pair_visible(actor, candidate.pk)
     live = Decision.objects.filter(candidate=candidate, status__in=LIVE).select_related("decided_by").first()
     if live or candidate.status != Candidate.Status.OPEN:
         raise AlreadyDecided(live or _latest(candidate))
@@ -114,11 +116,15 @@ def save_decision(decision: Decision, candidate: Candidate) -> None:
         raise AlreadyDecided(_latest(candidate)) from None
 
 
-def _attachment_of(pair: dict[int, Asset], attachment_id: int | None) -> Attachment:
-    attachment = Attachment.objects.filter(pk=attachment_id, asset_id__in=list(pair)).first()
-    if attachment is None:
-        raise DecisionRefused("choose which attachment is wrong: one that shows one of the two images")
-    return attachment
+def decision_reach(decision: Decision, pair: dict[int, Asset]) -> set[int]:
+    """Sources applying the decision would write to (or, for "different", only look at)."""
+    reach = {a.source_id for a in pair.values()}
+    if decision.verdict == Decision.Verdict.SAME and decision.canonical_id in pair:
+        reach |= merge_reach(decision.canonical_id, [pk for pk in pair if pk != decision.canonical_id])
+    elif decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
+        attachment = Attachment.objects.filter(pk=decision.wrong_attachment_id)
+        reach |= set(attachment.values_list("record__source_id", flat=True))
+    return reach
 
 
 def _apply(decision: Decision, candidate: Candidate, pair: dict[int, Asset]) -> None:
@@ -184,11 +190,13 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
             raise AlreadyDecided(decision, "this proposal")
         if decision.decided_by_id == actor.pk:
             raise DecisionRefused("a proposal needs another person's approval")
+        candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
+        pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
+        if not sees_every(actor, decision_reach(decision, pair)):
+            raise DecisionRefused("it would change records in sources you may not see: another archivist must answer")
         decision.status, decision.approved_by, decision.approved_at = Decision.Status.APPLIED, actor, timezone.now()
         decision.save(update_fields=["status", "approved_by", "approved_at"])
         record_decision(decision, "decision.approve", actor=actor)
-        candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
-        pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
         _apply(decision, candidate, pair)
     group_refresh(candidate.group_id)
     return decision
@@ -200,6 +208,9 @@ def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
             raise AlreadyDecided(decision, "this proposal")
+        if decision.decided_by_id == actor.pk:
+            raise DecisionRefused("a proposal is answered by another person")
+        require_pair_visible(actor, decision.candidate_id)
         decision.status = Decision.Status.REJECTED
         decision.save(update_fields=["status"])
         record_decision(decision, "decision.reject", actor=actor)
@@ -212,8 +223,11 @@ def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
     require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate").get(pk=decision_id)
+        require_pair_visible(actor, decision.candidate_id)
         if decision.status != Decision.Status.APPLIED:
             raise AlreadyDecided(decision, "this decision")
+        if not sees_every(actor, reversal_reach(decision)):
+            raise DecisionRefused("reversing it would change records in sources you may not see: ask an archivist")
         for merge in Merge.objects.filter(decision=decision, undone_at__isnull=True):
             try:
                 unmerge(merge_id=merge.pk, actor=actor, reason=reason or f"decision {decision.pk} reversed")
@@ -254,3 +268,11 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
 def require_capability(actor, capability: Capability) -> None:
     if not can(actor, capability):
         raise DecisionRefused("your role may not do this")
+
+
+def require_pair_visible(actor, candidate_id: int) -> None:
+    """The same refusal for a pair that does not exist and one outside the person's sources."""
+    if can(actor, Capability.SEE_ALL_SOURCES):
+        return  # every pair: nothing to ask the database
+    if not visible_candidates(actor).filter(pk=candidate_id).exists():
+        raise DecisionRefused(f"there is no pair {candidate_id} among the sources you may see")

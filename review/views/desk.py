@@ -173,7 +173,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
     return sorted(rows, key=lambda row: not row.differs), shown
 
 
-def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "") -> dict:
+def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "", notice: str = "") -> dict:
     rows, shown = _facts(candidate, request.user)
     keep, why = suggest_canonical([candidate.asset_a_id, candidate.asset_b_id])
     recent = (
@@ -197,6 +197,7 @@ def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "
         "reasons": Decision.Reason.choices,
         "can_decide": can(request.user, Capability.DECIDE),
         "error": error,
+        "notice": notice,
         "evidence": sorted(candidate.evidence.items()),
     }
 
@@ -209,9 +210,14 @@ def candidate_review(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, template or "review/candidate.html", _desk_context(request, candidate))
 
 
-def _show_next(request: HtmxHttpRequest, candidate: Candidate) -> HttpResponse:
-    """After a decision: the next pair's desk (htmx) or page (plain POST), or the empty queue."""
+def _show_next(request: HtmxHttpRequest, candidate: Candidate, notice: str = "") -> HttpResponse:
+    """After a decision: the next pair's desk (htmx) or page (plain POST), or the empty queue.
+
+    A notice (a decision only proposed) goes on the next desk for htmx, as a message otherwise.
+    """
     nxt = next_after(request.user, candidate, request.session.get("skipped", []))
+    if notice and (nxt is None or not request.htmx):
+        messages.info(request, notice)
     if nxt is None:
         if request.htmx:
             response = HttpResponse()
@@ -221,7 +227,7 @@ def _show_next(request: HtmxHttpRequest, candidate: Candidate) -> HttpResponse:
     if not request.htmx:
         return redirect("review:candidate", nxt.pk)
     nxt = candidate_for(request.user, nxt.pk)
-    response = render(request, "review/candidate.html#desk", _desk_context(request, nxt))
+    response = render(request, "review/candidate.html#desk", _desk_context(request, nxt, notice=notice))
     response["HX-Push-Url"] = reverse("review:candidate", args=[nxt.pk])
     return response
 
@@ -250,7 +256,7 @@ def candidate_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _refused(request, candidate, f"Not decided: {first_error(form)}")
     data = form.cleaned_data
     try:
-        decide_candidate(
+        decision = decide_candidate(
             candidate_id=pk,
             verdict=data["verdict"],
             actor=request.user,
@@ -264,7 +270,16 @@ def candidate_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _refused(request, candidate, str(taken))
     except DecisionRefused as refused:
         return _refused(request, candidate, f"Not decided: {refused}.")
-    return _show_next(request, candidate)
+    return _show_next(request, candidate, notice=_proposed_notice(decision))
+
+
+def _proposed_notice(decision: Decision) -> str:
+    if decision.status != Decision.Status.PROPOSED:
+        return ""
+    return (
+        f"Pair {decision.candidate_id}: your {decision.get_verdict_display().lower()} is proposed, not applied: "
+        f"{decision.proposed_because}. An archivist answers it on the proposals page."
+    )
 
 
 @require_POST

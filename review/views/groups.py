@@ -82,8 +82,11 @@ def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Not decided: {refused}.")
         return redirect("review:group", pk)
     proposed = any(d.status == Decision.Status.PROPOSED for d in decisions)
-    verb = "proposed for an archivist's approval" if proposed else "merged"
-    messages.success(request, f"{len(decisions)} pair(s) {verb} onto image {canonical}; {len(exclude)} split off.")
+    verb = "proposed for an archivist's approval, not merged," if proposed else "merged"
+    because = f" ({decisions[0].proposed_because})" if proposed else ""
+    messages.success(
+        request, f"{len(decisions)} pair(s) {verb} onto image {canonical}{because}; {len(exclude)} split off."
+    )
     return redirect("review:queue")
 
 
