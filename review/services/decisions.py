@@ -15,7 +15,7 @@ from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Attachment, Candidate
 from dedupe.roles import Capability, can
 
-from ..models import Decision, Merge
+from ..models import Decision, Merge, Reversal
 from ..selectors.visibility import visible_candidates
 from .authority import attachment_named, merge_reach, reversal_reach, second_person_needed, sees_every
 from .merges import MergeRefused, canonical_of, merge_onto, unmerge
@@ -217,8 +217,13 @@ def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
     return decision
 
 
-def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
-    """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why."""
+def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision | Reversal:
+    """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why.
+
+    Four eyes apply to undoing as to doing: on a sensitive source from someone who may not approve,
+    or reaching sources the person cannot see, the reversal is only requested (a `Reversal`
+    returned, the decision untouched) until another person approves it (services.reversals).
+    """
     # Whoever may decide may reverse (the desk offers each person only their own decisions).
     require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
@@ -226,21 +231,48 @@ def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
         require_pair_visible(actor, decision.candidate_id)
         if decision.status != Decision.Status.APPLIED:
             raise AlreadyDecided(decision, "this decision")
-        if not sees_every(actor, reversal_reach(decision)):
-            raise DecisionRefused("reversing it would change records in sources you may not see: ask an archivist")
-        for merge in Merge.objects.filter(decision=decision, undone_at__isnull=True):
-            try:
-                unmerge(merge_id=merge.pk, actor=actor, reason=reason or f"decision {decision.pk} reversed")
-            except MergeRefused as refused:
-                raise DecisionRefused(str(refused)) from None
-        if decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
-            _reattach(decision, actor, reason)
-        decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
-        decision.save(update_fields=["status", "reversed_at"])
-        record_decision(decision, "decision.reverse", actor=actor)
-        Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
+        if because := second_person_needed(actor, reversal_sources(decision)):
+            return _reversal_request(decision, actor, reason, because)
+        reverse_applied(decision, actor, reason)
     group_refresh(decision.candidate.group_id)
     return decision
+
+
+def reversal_sources(decision: Decision) -> set[int]:
+    """The pair's sources (whose sensitivity counts) and every source the reversal would write to."""
+    candidate = decision.candidate
+    pair = Asset.objects.filter(pk__in=[candidate.asset_a_id, candidate.asset_b_id])
+    return set(pair.values_list("source_id", flat=True)) | reversal_reach(decision)
+
+
+def _reversal_request(decision: Decision, actor, reason: str, because: str) -> Reversal:
+    waiting = Reversal.objects.filter(decision=decision, status=Reversal.Status.PROPOSED).first()
+    if waiting is not None:
+        raise DecisionRefused(f"its reversal was already asked for by {waiting.requested_by}; it waits for approval")
+    reversal = Reversal.objects.create(decision=decision, reason=reason, because=because, requested_by=actor)
+    audit_record(
+        action="reversal.propose",
+        actor=actor,
+        subjects=[("reversal", reversal.pk), ("decision", decision.pk), ("candidate", decision.candidate_id)],
+        after={"status": reversal.status, "because": because},
+        reason=reason,
+    )
+    return reversal
+
+
+def reverse_applied(decision: Decision, actor, reason: str) -> None:
+    """The reversal itself, inside the caller's transaction, once it is allowed."""
+    for merge in Merge.objects.filter(decision=decision, undone_at__isnull=True):
+        try:
+            unmerge(merge_id=merge.pk, actor=actor, reason=reason or f"decision {decision.pk} reversed")
+        except MergeRefused as refused:
+            raise DecisionRefused(str(refused)) from None
+    if decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
+        _reattach(decision, actor, reason)
+    decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
+    decision.save(update_fields=["status", "reversed_at"])
+    record_decision(decision, "decision.reverse", actor=actor)
+    Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
 
 
 def _reattach(decision: Decision, actor, reason: str) -> None:

@@ -22,7 +22,7 @@ from dedupe.models import Asset, Attachment, Candidate
 from dedupe.roles import Capability, can
 
 from ..forms import AssignmentForm, DecisionForm, first_error
-from ..models import Decision
+from ..models import Decision, Reversal
 from ..selectors.groups import suggest_canonical
 from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, queue_filtered, reviewers
 from ..selectors.visibility import (
@@ -291,9 +291,16 @@ def decision_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such decision of yours.")
     candidate = candidate_for(request.user, decision.candidate_id)
     try:
-        decision_reverse(decision_id=pk, actor=request.user, reason=request.POST.get("reason", "undone at the desk"))
+        outcome = decision_reverse(
+            decision_id=pk, actor=request.user, reason=request.POST.get("reason", "undone at the desk")
+        )
     except DecisionRefused as refused:
         return _refused(request, candidate, f"Not undone: {refused}.")
+    if isinstance(outcome, Reversal):
+        notice = f"Not undone yet: {outcome.because}. An archivist answers your request on the proposals page."
+        if request.htmx:
+            return render(request, "review/candidate.html#desk", _desk_context(request, candidate, notice=notice))
+        messages.info(request, notice)
     if request.htmx:
         response = render(
             request, "review/candidate.html#desk", _desk_context(request, candidate_for(request.user, candidate.pk))

@@ -9,10 +9,11 @@ import pytest
 
 from dedupe.candidates import groups_rebuild
 from dedupe.models import Asset, Attachment, AuditEvent, Candidate
-from review.models import Decision, ReviewAssignment
+from review.models import Decision, Reversal, ReviewAssignment
 from review.services.assignments import assignments_clear, assignments_give
 from review.services.decisions import DecisionRefused, decide_candidate, decision_approve, decision_reverse
 from review.services.groups import decide_group
+from review.services.reversals import reversal_approve
 from tests.factories import archive_rows, merged, user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,11 +138,13 @@ def test_reversing_a_decision_that_would_move_another_sources_record_is_not_done
                                 actor=world["caseworker"], seen=0)  # fmt: skip
     decision_approve(decision_id=decision.pk, actor=world["archivist"])
 
-    with pytest.raises(DecisionRefused, match="sources you may not see"):
-        decision_reverse(decision_id=decision.pk, actor=world["caseworker"])
+    outcome = decision_reverse(decision_id=decision.pk, actor=world["caseworker"])
 
+    assert isinstance(outcome, Reversal) and "sources you are not assigned to" in outcome.because
     assert Decision.objects.get(pk=decision.pk).status == "applied"
     assert Attachment.objects.get(pk=world["foreign"].pk).asset_id == world["y"].pk
+    reversal_approve(reversal_id=outcome.pk, actor=world["archivist"])
+    assert Attachment.objects.get(pk=world["foreign"].pk).asset_id == world["x"].pk
 
 
 def test_pairs_are_assigned_and_cleared_only_by_someone_who_may_hand_them_out(world):
