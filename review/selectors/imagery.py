@@ -145,6 +145,8 @@ def _suggest(batch: list[Attachment], within: Collection[int] | None, stored: _B
         if mine is not None:
             offers += _from_old_asset(mine, assets, ends, history.get(attachment.pk, []), usable)
             offers += _from_same_bytes(mine, assets, same_bytes, paired, usable)
+            if within is not None and getattr(assets.get(mine), "source_id", None) not in within:
+                offers = [_untold(offer) for offer in offers]
         yield MissingImagery(
             attachment_id=attachment.pk,
             record_id=attachment.record_id,
@@ -156,6 +158,11 @@ def _suggest(batch: list[Attachment], within: Collection[int] | None, stored: _B
             old_asset_id=mine,
             suggestions=_one_per_asset(offers),
         )
+
+
+def _untold(offer: Suggestion) -> Suggestion:
+    """The offer without how it was found: the old image, its merge or its pair are another source's."""
+    return Suggestion(offer.kind, offer.asset_id, f"image {offer.asset_id}: {KINDS[offer.kind]}")
 
 
 def _one_per_asset(offers: list[Suggestion]) -> list[Suggestion]:

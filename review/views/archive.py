@@ -20,7 +20,7 @@ from dedupe.roles import Capability, can
 from ..forms import RestoreForm, first_error
 from ..models import Decision, Merge, Purge
 from ..selectors.imagery import missing_for
-from ..selectors.records import record_page
+from ..selectors.records import record_page, record_story
 from ..selectors.visibility import (
     asset_for,
     record_for,
@@ -48,19 +48,13 @@ def source_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def record_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     record = record_for(request.user, pk)
-    attachments = record.attachments.select_related("asset").prefetch_related(
-        "history__from_asset", "history__to_asset"
-    )
+    attachments = record_story(request.user, record)
     shown = [a.asset_id for a in attachments if a.asset_id]
-    candidates = (
-        visible_candidates(request.user)
-        .filter(Q(asset_a__in=shown) | Q(asset_b__in=shown))
-        .order_by("-score", "pk")[:50]
-    )
-    decisions = (
-        Decision.objects.filter(
-            Q(candidate__asset_a__in=shown) | Q(candidate__asset_b__in=shown) | Q(wrong_attachment__record=record)
-        )
+    pairs = visible_candidates(request.user)
+    candidates = pairs.filter(Q(asset_a__in=shown) | Q(asset_b__in=shown)).order_by("-score", "pk")[:50]
+    decisions = (  # only on pairs the person may open: another source's verdict is not theirs to read
+        Decision.objects.filter(candidate__in=pairs)
+        .filter(Q(candidate__asset_a__in=shown) | Q(candidate__asset_b__in=shown) | Q(wrong_attachment__record=record))
         .select_related("decided_by")
         .distinct()
         .order_by("-decided_at")[:50]
@@ -102,7 +96,9 @@ def asset_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         .order_by("-at")
     )
     merged_out = (
-        Merge.objects.filter(duplicate=asset).select_related("canonical", "decision__decided_by").order_by("-at")
+        Merge.objects.filter(duplicate=asset, canonical__source__in=visible)
+        .select_related("canonical", "decision__decided_by")
+        .order_by("-at")
     )
     shown_by = (
         Attachment.objects.filter(asset=asset, record__source__in=visible)

@@ -151,7 +151,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
         return f"{moment:%Y-%m-%d %H:%M}" if moment else "unknown"
 
     def holds(asset: Asset) -> str:
-        return "; ".join(holds_on(asset)) or "none"
+        return "; ".join(holds_on(asset, within=visible_sources(user))) or "none"
 
     rows = [
         Row("Source", a.source.name, b.source.name),

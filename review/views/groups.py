@@ -37,7 +37,11 @@ MAX_SHOWN = 60
 def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     group, assets = group_for(request.user, pk)
     keep, why = suggest_canonical([a.pk for a in assets])
-    shown = Attachment.objects.filter(asset__in=assets).select_related("record").order_by("pk")
+    shown = (
+        Attachment.objects.filter(asset__in=assets, record__source__in=visible_sources(request.user))
+        .select_related("record")
+        .order_by("pk")
+    )
     records: dict[int, list[Attachment]] = {}
     for attachment in shown:
         records.setdefault(attachment.asset_id, []).append(attachment)
