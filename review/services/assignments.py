@@ -10,20 +10,13 @@ from dedupe.models import Candidate
 from dedupe.roles import Capability
 
 from ..models import ReviewAssignment
-from ..selectors.visibility import visible_candidates
-from .decisions import require_capability
-
-
-def _within_sight(person: Any, candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The pairs among `candidates` the person may see: ids a form sends are never taken on trust."""
-    allowed = set(visible_candidates(person).filter(pk__in=[c.pk for c in candidates]).values_list("pk", flat=True))
-    return [c for c in candidates if c.pk in allowed]
+from .authority import pairs_within_sight, require_capability
 
 
 def assignments_clear(*, actor: Any, candidates: Sequence[Candidate]) -> None:
     """Put the pairs back in the common queue (those the actor may see; the others are left alone)."""
     require_capability(actor, Capability.APPROVE)
-    candidates = _within_sight(actor, candidates)
+    candidates = pairs_within_sight(actor, candidates)
     with transaction.atomic():
         gone = ReviewAssignment.objects.filter(candidate__in=candidates)
         audit_record(action="queue.unassign", actor=actor, subjects=[("candidate", c.pk) for c in candidates])
@@ -36,7 +29,7 @@ def assignments_give(*, actor: Any, reviewer: Any, candidates: Sequence[Candidat
     Returns the pairs given.
     """
     require_capability(actor, Capability.APPROVE)
-    given = _within_sight(reviewer, _within_sight(actor, candidates))
+    given = pairs_within_sight(reviewer, pairs_within_sight(actor, candidates))
     with transaction.atomic():
         for candidate in given:
             ReviewAssignment.objects.update_or_create(

@@ -13,18 +13,23 @@ from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.candidates import group_refresh
 from dedupe.models import Asset, Attachment, Candidate
-from dedupe.roles import Capability, can
+from dedupe.roles import Capability
 
 from ..models import Decision, Merge, Reversal
-from ..selectors.visibility import visible_candidates
-from .authority import attachment_named, merge_reach, reversal_reach, second_person_needed, sees_every
+from .authority import (
+    DecisionRefused,
+    attachment_named,
+    decision_reach,
+    require_another_person,
+    require_capability,
+    require_pair_visible,
+    reversal_sources,
+    second_person_needed,
+    sees_every,
+)
 from .merges import MergeRefused, canonical_of, merge_onto, unmerge
 
 LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
-
-
-class DecisionRefused(Exception):
-    """The decision was not applied; the message is for the reviewer."""
 
 
 class AlreadyDecided(DecisionRefused):
@@ -116,17 +121,6 @@ def save_decision(decision: Decision, candidate: Candidate) -> None:
         raise AlreadyDecided(_latest(candidate)) from None
 
 
-def decision_reach(decision: Decision, pair: dict[int, Asset]) -> set[int]:
-    """Sources applying the decision would write to (or, for "different", only look at)."""
-    reach = {a.source_id for a in pair.values()}
-    if decision.verdict == Decision.Verdict.SAME and decision.canonical_id in pair:
-        reach |= merge_reach(decision.canonical_id, [pk for pk in pair if pk != decision.canonical_id])
-    elif decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
-        attachment = Attachment.objects.filter(pk=decision.wrong_attachment_id)
-        reach |= set(attachment.values_list("record__source_id", flat=True))
-    return reach
-
-
 def _apply(decision: Decision, candidate: Candidate, pair: dict[int, Asset]) -> None:
     """Carry out an applied decision: merge, or mark, or detach."""
     # A group proposal between two copies neither of which is kept has nothing to merge itself:
@@ -188,8 +182,7 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
             raise AlreadyDecided(decision, "this proposal")
-        if decision.decided_by_id == actor.pk:
-            raise DecisionRefused("a proposal needs another person's approval")
+        require_another_person(actor, decision.decided_by_id, "a proposal needs another person's approval")
         candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
         if not sees_every(actor, decision_reach(decision, pair)):
@@ -208,8 +201,7 @@ def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
             raise AlreadyDecided(decision, "this proposal")
-        if decision.decided_by_id == actor.pk:
-            raise DecisionRefused("a proposal is answered by another person")
+        require_another_person(actor, decision.decided_by_id, "a proposal is answered by another person")
         require_pair_visible(actor, decision.candidate_id)
         decision.status = Decision.Status.REJECTED
         decision.save(update_fields=["status"])
@@ -236,13 +228,6 @@ def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision |
         reverse_applied(decision, actor, reason)
     group_refresh(decision.candidate.group_id)
     return decision
-
-
-def reversal_sources(decision: Decision) -> set[int]:
-    """The pair's sources (whose sensitivity counts) and every source the reversal would write to."""
-    candidate = decision.candidate
-    pair = Asset.objects.filter(pk__in=[candidate.asset_a_id, candidate.asset_b_id])
-    return set(pair.values_list("source_id", flat=True)) | reversal_reach(decision)
 
 
 def _reversal_request(decision: Decision, actor, reason: str, because: str) -> Reversal:
@@ -295,16 +280,3 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
         reason=reason,
     )  # fmt: skip
     attachment_repoint(attachment, asset_id=now, state=Attachment.State.ATTACHED, reason=why, audit_event=event)
-
-
-def require_capability(actor, capability: Capability) -> None:
-    if not can(actor, capability):
-        raise DecisionRefused("your role may not do this")
-
-
-def require_pair_visible(actor, candidate_id: int) -> None:
-    """The same refusal for a pair that does not exist and one outside the person's sources."""
-    if can(actor, Capability.SEE_ALL_SOURCES):
-        return  # every pair: nothing to ask the database
-    if not visible_candidates(actor).filter(pk=candidate_id).exists():
-        raise DecisionRefused(f"there is no pair {candidate_id} among the sources you may see")

@@ -8,14 +8,8 @@ from dedupe.roles import Capability
 
 from ..models import Decision
 from ..selectors.groups import ExactPlan
-from .authority import merge_reach, second_person_needed, sees_every
-from .decisions import (
-    AlreadyDecided,
-    DecisionRefused,
-    record_decision,
-    require_capability,
-    save_decision,
-)
+from .authority import DecisionRefused, merge_reach, require_capability, second_person_needed, sees_every
+from .decisions import AlreadyDecided, record_decision, save_decision
 from .merges import MergeRefused, merge_onto
 
 

@@ -13,23 +13,22 @@ from dedupe.candidates import group_refresh
 from dedupe.roles import Capability
 
 from ..models import Decision, Reversal
-from .authority import sees_every
-from .decisions import (
-    AlreadyDecided,
+from .authority import (
     DecisionRefused,
+    require_another_person,
     require_capability,
     require_pair_visible,
     reversal_sources,
-    reverse_applied,
+    sees_every,
 )
+from .decisions import AlreadyDecided, reverse_applied
 
 
 def _lock_waiting(reversal_id: int, actor) -> Reversal:
     reversal = Reversal.objects.select_for_update().select_related("decision__candidate").get(pk=reversal_id)
     if reversal.status != Reversal.Status.PROPOSED:
         raise DecisionRefused(f"this reversal was already answered ({reversal.get_status_display().lower()})")
-    if reversal.requested_by_id == actor.pk:
-        raise DecisionRefused("a reversal you asked for is answered by another person")
+    require_another_person(actor, reversal.requested_by_id, "a reversal you asked for is answered by another person")
     require_pair_visible(actor, reversal.decision.candidate_id)
     return reversal
 

@@ -31,7 +31,8 @@ from ..selectors.visibility import (
     visible_sources,
 )
 from ..services.assignments import assignments_clear, assignments_give
-from ..services.decisions import AlreadyDecided, DecisionRefused, decide_candidate, decision_reverse, last_decision_id
+from ..services.authority import DecisionRefused
+from ..services.decisions import AlreadyDecided, decide_candidate, decision_reverse, last_decision_id
 from ..services.merges import holds_on
 from .shared import HtmxHttpRequest, require
 

@@ -24,7 +24,8 @@ from ..selectors.visibility import (
     visible_candidates,
     visible_sources,
 )
-from ..services.decisions import DecisionRefused, decision_approve, decision_reject
+from ..services.authority import DecisionRefused
+from ..services.decisions import decision_approve, decision_reject
 from ..services.groups import decide_group, exact_groups_apply
 from ..services.reversals import reversal_approve, reversal_reject
 from .shared import AuthenticatedHttpRequest, require

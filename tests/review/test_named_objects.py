@@ -14,7 +14,7 @@ from review.services.assignments import assignments_clear, assignments_give
 from review.services.decisions import DecisionRefused, decide_candidate, decision_approve, decision_reverse
 from review.services.groups import decide_group
 from review.services.reversals import reversal_approve
-from tests.factories import archive_rows, merged, user_with_role
+from tests.factories import archive_rows, merged, strip, user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,6 +60,15 @@ def test_the_desk_refuses_it_too_and_says_no_more_than_for_an_id_that_does_not_e
     assert named.status_code == missing.status_code == 409
     assert "choose which attachment is wrong" in named.content.decode()
     assert Attachment.objects.get(pk=world["foreign"].pk).state == "attached"
+
+
+def test_a_placeholder_of_their_own_source_that_shows_neither_image_is_refused(world):
+    elsewhere = Attachment.objects.get(asset=world["z"])  # cases, but not in this pair
+
+    with pytest.raises(DecisionRefused, match="choose which attachment is wrong"):
+        decide_candidate(candidate_id=world["pair"].pk, verdict="wrong_attachment", actor=world["caseworker"],
+                         seen=0, wrong_attachment_id=elsewhere.pk)  # fmt: skip
+    assert Attachment.objects.get(pk=elsewhere.pk).state == "attached"
 
 
 def test_the_caseworker_may_still_detach_a_placeholder_of_their_own_source(world):
@@ -159,3 +168,40 @@ def test_pairs_are_assigned_and_cleared_only_by_someone_who_may_hand_them_out(wo
 
     assert ReviewAssignment.objects.filter(candidate=pair, reviewer=caseworker).exists()
     assert AuditEvent.objects.filter(action="queue.unassign").count() == 0
+
+
+def test_a_caseworker_reverses_their_own_merge_alone_whatever_other_merges_exist(world):
+    """Only this decision's merges count: the archivist's earlier cross-source merge is not its reach."""
+    decision = decide_candidate(candidate_id=world["pair"].pk, verdict="same", canonical_id=world["x"].pk,
+                                actor=world["caseworker"], seen=0)  # fmt: skip
+
+    outcome = decision_reverse(decision_id=decision.pk, actor=world["caseworker"])
+
+    assert outcome.status == "reversed" and Asset.objects.get(pk=world["y"].pk).state == "active"
+
+
+def test_reversing_an_archivists_detach_of_another_sources_placeholder_waits_for_an_archivist(world):
+    foreign = world["foreign"]
+    detach = decide_candidate(candidate_id=world["pair"].pk, verdict="wrong_attachment", actor=world["archivist"],
+                              seen=0, wrong_attachment_id=foreign.pk)  # fmt: skip
+
+    outcome = decision_reverse(decision_id=detach.pk, actor=world["caseworker"])
+
+    assert isinstance(outcome, Reversal)
+    assert Attachment.objects.get(pk=foreign.pk).state == "detached"
+
+
+def test_reversing_a_merge_that_quarantined_another_sources_image_waits_for_an_archivist(world):
+    """The merge moved only `cases` records, but it quarantined a `permits` image: undoing it changes that image."""
+    x, y, q = world["x"], world["y"], world["q"]
+    strip(world["foreign"])  # no permits record shows x or q any more
+    strip(Attachment.objects.get(asset=q))
+    merged(q, x, world["archivist"])  # x (and CASE-0) onto q: x's chain now ends in permits
+    decision = decide_candidate(candidate_id=world["pair"].pk, verdict="same", canonical_id=y.pk,
+                                actor=world["caseworker"], seen=0)  # fmt: skip
+    decision_approve(decision_id=decision.pk, actor=world["archivist"])
+    assert Asset.objects.get(pk=q.pk).state == "quarantined"
+
+    outcome = decision_reverse(decision_id=decision.pk, actor=world["caseworker"])
+
+    assert isinstance(outcome, Reversal) and Asset.objects.get(pk=q.pk).state == "quarantined"

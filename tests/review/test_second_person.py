@@ -140,3 +140,15 @@ def test_the_desk_and_the_proposals_page_carry_the_request_through(client, world
 
     assert f"decision {decision.pk} reversed" in answered
     assert dup_state(world) == "active"
+
+
+def test_a_merge_keeping_a_sensitive_image_waits_though_the_duplicate_is_not_sensitive(world):
+    """The kept copy's source counts too: nothing of it is moved, but the pair touches it."""
+    _, ((_, other),) = archive_rows("permits", records=1)
+    world["caseworker"].source_assignments.create(source=other.source)
+    pair = Candidate.objects.create(asset_a=world["keep"], asset_b=other, kind="near", score=0.9)
+
+    decision = decide_candidate(candidate_id=pair.pk, verdict="same", canonical_id=world["keep"].pk,
+                                actor=world["caseworker"], seen=0)  # fmt: skip
+
+    assert decision.status == "proposed" and Asset.objects.get(pk=other.pk).state == "active"
