@@ -47,14 +47,15 @@ def merge_reach(canonical_id: int, duplicate_ids: Iterable[int]) -> set[int]:
 
 
 def reversal_reach(decision: Decision) -> set[int]:
-    """Sources reversing the decision would write to: what its merges moved, what it detached."""
-    merges = Merge.objects.filter(decision=decision)  # undone ones too: a wider reach only asks for more eyes
-    reach = set(merges.values_list("duplicate__source_id", flat=True))
-    reach |= set(merges.values_list("moves__attachment__record__source_id", flat=True)) - {None}
-    if decision.wrong_attachment_id:
+    """Sources reversing the decision would write to: what it detached, or what its merges moved and quarantined."""
+    if decision.wrong_attachment_id:  # a detach merges nothing: only its placeholder's record changes back
         detached = Attachment.objects.filter(pk=decision.wrong_attachment_id)
-        reach |= set(detached.values_list("record__source_id", flat=True))
-    return reach
+        return set(detached.values_list("record__source_id", flat=True))
+    # Undone merges too: a wider reach only asks for more eyes. A merge that moved nothing has no rows.
+    rows = Merge.objects.filter(decision=decision).values_list(
+        "duplicate__source_id", "moves__attachment__record__source_id"
+    )
+    return {source for row in rows for source in row if source is not None}
 
 
 def second_person_needed(actor: Any, reach: set[int]) -> str:
@@ -108,7 +109,7 @@ def decision_reach(decision: Decision, pair: dict[int, Asset]) -> set[int]:
     reach = {a.source_id for a in pair.values()}
     if decision.canonical_id in pair:  # "same" with its keeper in this pair (a group's other pairs merge nothing)
         reach |= merge_reach(decision.canonical_id, [pk for pk in pair if pk != decision.canonical_id])
-    elif decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
+    elif decision.wrong_attachment_id:
         attachment = Attachment.objects.filter(pk=decision.wrong_attachment_id)
         reach |= set(attachment.values_list("record__source_id", flat=True))
     return reach

@@ -8,9 +8,10 @@ shows an image the caseworker may review.
 import pytest
 
 from dedupe.candidates import groups_rebuild
-from dedupe.models import Asset, Attachment, AuditEvent, Candidate
+from dedupe.models import Asset, Attachment, AuditEvent, Candidate, Source
 from review.models import Decision, Reversal, ReviewAssignment
 from review.services.assignments import assignments_clear, assignments_give
+from review.services.authority import decision_reach, merge_reach
 from review.services.decisions import DecisionRefused, decide_candidate, decision_approve, decision_reverse
 from review.services.groups import decide_group
 from review.services.reversals import reversal_approve
@@ -205,3 +206,46 @@ def test_reversing_a_merge_that_quarantined_another_sources_image_waits_for_an_a
     outcome = decision_reverse(decision_id=decision.pk, actor=world["caseworker"])
 
     assert isinstance(outcome, Reversal) and Asset.objects.get(pk=q.pk).state == "quarantined"
+
+
+def test_a_pair_already_merged_into_one_reaches_nothing_beyond_itself(world):
+    """y merged onto x before: keeping x moves nothing, though PERM-0 shows x."""
+    x, y = world["x"], world["y"]
+    merged(x, y, world["archivist"])
+    same = Decision(verdict="same", canonical_id=x.pk)
+
+    assert merge_reach(x.pk, [y.pk]) == set()
+    assert decision_reach(same, {x.pk: x, y.pk: y}) == {x.source_id}
+
+
+def test_detaching_a_visible_placeholder_of_a_sensitive_source_beside_the_pair_is_proposed(world):
+    """The detached record's source counts, not only the pair's: PERM-0 is permits', which is sensitive."""
+    foreign = world["foreign"]
+    world["caseworker"].source_assignments.create(source=foreign.record.source)
+    Source.objects.filter(pk=foreign.record.source_id).update(sensitivity="sensitive")
+
+    decision = decide_candidate(candidate_id=world["pair"].pk, verdict="wrong_attachment", actor=world["caseworker"],
+                                seen=0, wrong_attachment_id=foreign.pk)  # fmt: skip
+
+    assert decision.status == "proposed" and Attachment.objects.get(pk=foreign.pk).state == "attached"
+
+
+def test_the_pairs_own_sensitive_source_counts_when_the_detached_record_is_elsewhere(world):
+    foreign = world["foreign"]
+    world["caseworker"].source_assignments.create(source=foreign.record.source)
+    Source.objects.filter(pk=world["x"].source_id).update(sensitivity="sensitive")
+
+    decision = decide_candidate(candidate_id=world["pair"].pk, verdict="wrong_attachment", actor=world["caseworker"],
+                                seen=0, wrong_attachment_id=foreign.pk)  # fmt: skip
+
+    assert decision.status == "proposed"
+
+
+def test_a_caseworker_reverses_their_own_detach_alone(world):
+    own = Attachment.objects.get(asset=world["y"])
+    detach = decide_candidate(candidate_id=world["pair"].pk, verdict="wrong_attachment", actor=world["caseworker"],
+                              seen=0, wrong_attachment_id=own.pk)  # fmt: skip
+
+    outcome = decision_reverse(decision_id=detach.pk, actor=world["caseworker"])
+
+    assert outcome.status == "reversed" and Attachment.objects.get(pk=own.pk).state == "attached"
