@@ -41,6 +41,9 @@ class Action(StrEnum):
     DECISION_APPROVE = "decision.approve"
     DECISION_REJECT = "decision.reject"
     DECISION_REVERSE = "decision.reverse"
+    REVERSAL_PROPOSE = "reversal.propose"  # review.services.decisions, .reversals
+    REVERSAL_APPROVE = "reversal.approve"
+    REVERSAL_REJECT = "reversal.reject"
     ATTACHMENT_DETACH = "attachment.detach"
     ATTACHMENT_REATTACH = "attachment.reattach"
     # review.services.merges, .placeholders, .storage
@@ -105,6 +108,7 @@ class Subject(StrEnum):
     CANDIDATE = "candidate"
     DECISION = "decision"
     MERGE = "merge"
+    REVERSAL = "reversal"  # a request to reverse an applied decision, answered by another person
     SCAN = "scan"
     IMPORT = "import"
     HOLD = "hold"

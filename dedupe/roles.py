@@ -88,5 +88,5 @@ def can(user: Any, capability: Capability) -> bool:
 
 def capabilities(user: Any) -> dict[str, bool]:
     """Every capability by name, for templates: `{% if can.decide %}`, never a role name."""
-    role = role_of(user) if user is not None else ""
+    role = role_of(user)  # "system" for None: no capability either
     return {str(capability): role in roles for capability, roles in GRANTS.items()}

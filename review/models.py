@@ -39,6 +39,9 @@ class Decision(models.Model):
     """A reviewer's verdict on one candidate pair. A caseworker's "same" on a sensitive source is
     only proposed until an archivist approves it (four eyes)."""
 
+    # Why a decision waits for another person; set by the service that records it, not stored.
+    proposed_because: str = ""
+
     class Verdict(models.TextChoices):
         SAME = "same", "Same photograph"
         DIFFERENT = "different", "Different photographs"
@@ -85,6 +88,38 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()} on {self.candidate} ({self.status})"
+
+
+class Reversal(models.Model):
+    """A request to reverse an applied decision that one person may not make alone: on a sensitive
+    source from someone who may not approve, or reaching sources they cannot see. Another person
+    answers it; until then the decision stands."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed, awaiting a second person"
+        APPLIED = "applied", "Approved and reversed"
+        REJECTED = "rejected", "Rejected"
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="reversals")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    reason = models.TextField(blank=True)
+    because = models.TextField(blank=True)  # why it needs a second person, as the requester was told
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision"], condition=models.Q(status="proposed"), name="reversal_one_waiting"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reversal of decision {self.decision_id} ({self.status})"
 
 
 class Merge(models.Model):

@@ -22,6 +22,7 @@ urlpatterns = [
     path("groups/<int:pk>/decide/", groups.group_decide, name="group-decide"),
     path("proposals/", groups.proposals, name="proposals"),
     path("proposals/<int:pk>/", groups.proposal_answer, name="proposal-answer"),
+    path("reversals/<int:pk>/", groups.reversal_answer, name="reversal-answer"),
     path("storage/", storage.storage, name="storage"),
     path("merge-map/", archive.merge_map, name="merge-map"),
     path("exact-groups/", groups.exact_groups, name="exact-groups"),

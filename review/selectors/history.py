@@ -12,13 +12,14 @@ from django.db.models import Q, QuerySet
 from dedupe.models import Asset, Attachment, Candidate, Record
 
 from ..models import Decision, Merge, Purge
+from .records import record_story
 from .visibility import visible_candidates, visible_sources
 
 LIMIT = 50
 
 
 class RecordHistory(TypedDict):
-    attachments: QuerySet[Attachment]
+    attachments: list[Attachment]
     candidates: QuerySet[Candidate]
     decisions: QuerySet[Decision]
 
@@ -33,18 +34,18 @@ class AssetHistory(TypedDict):
 
 
 def record_history(user: Any, record: Record) -> RecordHistory:
-    """Its placeholders with each step of their history, and the pairs and decisions about what they show."""
-    attachments = record.attachments.select_related("asset").prefetch_related(
-        "history__from_asset", "history__to_asset"
-    )
+    """Its placeholders with each step of their history, and the pairs and decisions about what they show.
+
+    Only what the person may see: another source's file names and facts stay out of the story
+    (`record_story`), and a verdict on a pair they may not open is not theirs to read.
+    """
+    attachments = record_story(user, record)
     shown = [a.asset_id for a in attachments if a.asset_id]
-    candidates = (
-        visible_candidates(user).filter(Q(asset_a__in=shown) | Q(asset_b__in=shown)).order_by("-score", "pk")[:LIMIT]
-    )
+    pairs = visible_candidates(user)
+    candidates = pairs.filter(Q(asset_a__in=shown) | Q(asset_b__in=shown)).order_by("-score", "pk")[:LIMIT]
     decisions = (
-        Decision.objects.filter(
-            Q(candidate__asset_a__in=shown) | Q(candidate__asset_b__in=shown) | Q(wrong_attachment__record=record)
-        )
+        Decision.objects.filter(candidate__in=pairs)
+        .filter(Q(candidate__asset_a__in=shown) | Q(candidate__asset_b__in=shown) | Q(wrong_attachment__record=record))
         .select_related("decided_by")
         .distinct()
         .order_by("-decided_at")[:LIMIT]
@@ -61,7 +62,7 @@ def asset_history(user: Any, asset: Asset) -> AssetHistory:
         "merged_in": Merge.objects.filter(canonical=asset, duplicate__source__in=visible)
         .select_related("duplicate__source", "decision__decided_by")
         .order_by("-at"),
-        "merged_out": Merge.objects.filter(duplicate=asset)
+        "merged_out": Merge.objects.filter(duplicate=asset, canonical__source__in=visible)
         .select_related("canonical", "decision__decided_by")
         .order_by("-at"),
         "shown_by": Attachment.objects.filter(asset=asset, record__source__in=visible)

@@ -157,6 +157,8 @@ def _suggest(
         if mine is not None:
             offers += _from_old_asset(mine, assets, ends, history.get(attachment.pk, []), usable)
             offers += _from_same_bytes(mine, assets, same_bytes, paired, usable)
+            if within is not None and getattr(assets.get(mine), "source_id", None) not in within:
+                offers = [_untold(offer) for offer in offers]
         yield MissingImagery(
             attachment_id=attachment.pk,
             record_id=attachment.record_id,
@@ -168,6 +170,11 @@ def _suggest(
             old_asset_id=mine,
             suggestions=_one_per_asset(offers),
         )
+
+
+def _untold(offer: Suggestion) -> Suggestion:
+    """The offer without how it was found: the old image, its merge or its pair are another source's."""
+    return Suggestion(offer.kind, offer.asset_id, f"image {offer.asset_id}: {Suggestion.Kind(offer.kind).label}")
 
 
 def _one_per_asset(offers: list[Suggestion]) -> list[Suggestion]:

@@ -14,8 +14,7 @@ from .groups import group_members
 
 
 def visible_sources(user) -> QuerySet[Source]:
-    if not user.is_authenticated:
-        return Source.objects.none()
+    """Every source, the assigned ones, or none (anyone signed out or without a role: no capability)."""
     if can(user, Capability.SEE_ALL_SOURCES):
         return Source.objects.all()
     if can(user, Capability.SEE_ASSIGNED_SOURCES):
@@ -29,10 +28,6 @@ def visible_candidates(user) -> QuerySet[Candidate]:
         return Candidate.objects.all()  # no join to filter by: the desk's queue stays on its index
     sources = visible_sources(user)
     return Candidate.objects.filter(asset_a__source__in=sources, asset_b__source__in=sources)
-
-
-def can_view_source(user, source: Source) -> bool:
-    return visible_sources(user).filter(pk=source.pk).exists()
 
 
 def source_for(user, slug: str) -> Source:

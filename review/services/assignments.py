@@ -8,13 +8,16 @@ from django.db import transaction
 from dedupe.actions import Action, Subject
 from dedupe.audit import audit_record
 from dedupe.models import Candidate
+from dedupe.roles import Capability
 
 from ..models import ReviewAssignment
-from ..selectors.visibility import visible_candidates
+from .authority import pairs_within_sight, require_capability
 
 
 def assignments_clear(*, actor: Any, candidates: Sequence[Candidate]) -> None:
-    """Put the pairs back in the common queue."""
+    """Put the pairs back in the common queue (those the actor may see; the others are left alone)."""
+    require_capability(actor, Capability.APPROVE)
+    candidates = pairs_within_sight(actor, candidates)
     with transaction.atomic():
         gone = ReviewAssignment.objects.filter(candidate__in=candidates)
         audit_record(
@@ -24,12 +27,12 @@ def assignments_clear(*, actor: Any, candidates: Sequence[Candidate]) -> None:
 
 
 def assignments_give(*, actor: Any, reviewer: Any, candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Give the pairs to `reviewer`; those whose sources the reviewer may not see are left out.
+    """Give the pairs to `reviewer`; those whose sources the actor or the reviewer may not see are left out.
 
     Returns the pairs given.
     """
-    allowed = set(visible_candidates(reviewer).filter(pk__in=[c.pk for c in candidates]).values_list("pk", flat=True))
-    given = [c for c in candidates if c.pk in allowed]
+    require_capability(actor, Capability.APPROVE)
+    given = pairs_within_sight(reviewer, pairs_within_sight(actor, candidates))
     with transaction.atomic():
         for candidate in given:
             ReviewAssignment.objects.update_or_create(

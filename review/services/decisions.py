@@ -6,8 +6,6 @@ the last decision it knew of (0 for none). A partial unique index allows one liv
 candidate, so even a path that forgot the lock cannot apply two.
 """
 
-from collections.abc import Iterable
-
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,17 +13,24 @@ from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.candidates import group_refresh
-from dedupe.models import Asset, Attachment, Candidate, Source
-from dedupe.roles import Capability, can
+from dedupe.models import Asset, Attachment, Candidate
+from dedupe.roles import Capability
 
-from ..models import Decision, Merge
+from ..models import Decision, Merge, Reversal
+from .authority import (
+    DecisionRefused,
+    attachment_named,
+    decision_reach,
+    require_another_person,
+    require_capability,
+    require_pair_visible,
+    reversal_sources,
+    second_person_needed,
+    sees_every,
+)
 from .merges import MergeRefused, canonical_of, merge_onto, unmerge
 
 LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
-
-
-class DecisionRefused(Exception):
-    """The decision was not applied; the message is for the reviewer."""
 
 
 class AlreadyDecided(DecisionRefused):
@@ -46,12 +51,6 @@ def last_decision_id(candidate_id: int) -> int:
     return Decision.objects.filter(candidate_id=candidate_id).order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def needs_approval(actor, assets: Iterable[Asset]) -> bool:
-    """Four eyes: "same" touching a sensitive source, from someone who may not approve, is only a proposal."""
-    sensitive = any(a.source.sensitivity == Source.Sensitivity.SENSITIVE for a in assets)
-    return sensitive and not can(actor, Capability.APPROVE)
-
-
 def decide_candidate(
     *,
     candidate_id: int,
@@ -63,27 +62,34 @@ def decide_candidate(
     wrong_attachment_id: int | None = None,
     note: str = "",
 ) -> Decision:
-    """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`."""
+    """Apply (or propose) one verdict on one pair. `seen` is the form's `last_decision_id`.
+
+    A merge or detach that reaches a source the person cannot see, or a sensitive source when they
+    may not approve, is only proposed; `decision.proposed_because` then says why.
+    """
     require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
-        candidate = _lock_open(candidate_id, seen)
+        candidate = _lock_open(candidate_id, seen, actor)
         pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
         decision = Decision(candidate=candidate, verdict=verdict, decided_by=actor, note=note)
+        decision.proposed_because = ""
         if verdict == Decision.Verdict.SAME:
             if canonical_id not in pair:
                 raise DecisionRefused("choose which of the two images to keep")
             decision.canonical_id = canonical_id
-            proposal = needs_approval(actor, pair.values())
-            decision.status = Decision.Status.PROPOSED if proposal else Decision.Status.APPLIED
         elif verdict == Decision.Verdict.DIFFERENT:
             if reason not in Decision.Reason.values:
                 raise DecisionRefused("say why they are different photographs")
-            decision.reason, decision.status = reason, Decision.Status.APPLIED
+            decision.reason = reason
         elif verdict == Decision.Verdict.WRONG_ATTACHMENT:
-            decision.wrong_attachment = _attachment_of(pair, wrong_attachment_id)
-            decision.status = Decision.Status.APPLIED
+            decision.wrong_attachment = attachment_named(actor, pair, wrong_attachment_id)
+            if decision.wrong_attachment is None:
+                raise DecisionRefused("choose which attachment is wrong: one that shows one of the two images")
         else:
             raise DecisionRefused(f"unknown verdict {verdict!r}")
+        if verdict != Decision.Verdict.DIFFERENT:  # "different" changes no record: nothing to agree on
+            decision.proposed_because = second_person_needed(actor, decision_reach(decision, pair))
+        decision.status = Decision.Status.PROPOSED if decision.proposed_because else Decision.Status.APPLIED
         save_decision(decision, candidate)
         proposed = decision.status == Decision.Status.PROPOSED
         record_decision(decision, Action.DECISION_PROPOSE if proposed else Action.DECISION_APPLY)
@@ -93,8 +99,9 @@ def decide_candidate(
     return decision
 
 
-def _lock_open(candidate_id: int, seen: int) -> Candidate:
+def _lock_open(candidate_id: int, seen: int, actor) -> Candidate:
     candidate = Candidate.objects.select_for_update().get(pk=candidate_id)
+    require_pair_visible(actor, candidate.pk)
     live = Decision.objects.filter(candidate=candidate, status__in=LIVE).select_related("decided_by").first()
     if live or candidate.status != Candidate.Status.OPEN:
         raise AlreadyDecided(live or _latest(candidate))
@@ -113,17 +120,6 @@ def save_decision(decision: Decision, candidate: Candidate) -> None:
             decision.save()
     except IntegrityError:  # the database's last word: another live decision got in first
         raise AlreadyDecided(_latest(candidate)) from None
-
-
-def _attachment_of(pair: dict[int, Asset], attachment_id: int | None) -> Attachment:
-    attachment = (
-        Attachment.objects.filter(pk=attachment_id, asset_id__in=list(pair)).first()
-        if attachment_id is not None
-        else None
-    )
-    if attachment is None:
-        raise DecisionRefused("choose which attachment is wrong: one that shows one of the two images")
-    return attachment
 
 
 def _apply(decision: Decision, candidate: Candidate, pair: dict[int, Asset]) -> None:
@@ -188,13 +184,14 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
             raise AlreadyDecided(decision, "this proposal")
-        if decision.decided_by_id == actor.pk:
-            raise DecisionRefused("a proposal needs another person's approval")
+        require_another_person(actor, decision.decided_by_id, "a proposal needs another person's approval")
+        candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
+        pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
+        if not sees_every(actor, decision_reach(decision, pair)):
+            raise DecisionRefused("it would change records in sources you may not see: another archivist must answer")
         decision.status, decision.approved_by, decision.approved_at = Decision.Status.APPLIED, actor, timezone.now()
         decision.save(update_fields=["status", "approved_by", "approved_at"])
         record_decision(decision, Action.DECISION_APPROVE, actor=actor)
-        candidate = Candidate.objects.select_for_update().get(pk=decision.candidate_id)
-        pair = Asset.objects.select_related("source").in_bulk([candidate.asset_a_id, candidate.asset_b_id])
         _apply(decision, candidate, pair)
     group_refresh(candidate.group_id)
     return decision
@@ -206,33 +203,67 @@ def decision_reject(*, decision_id: int, actor, note: str = "") -> Decision:
         decision = Decision.objects.select_for_update().select_related("candidate", "decided_by").get(pk=decision_id)
         if decision.status != Decision.Status.PROPOSED:
             raise AlreadyDecided(decision, "this proposal")
+        require_another_person(actor, decision.decided_by_id, "a proposal is answered by another person")
+        require_pair_visible(actor, decision.candidate_id)
         decision.status = Decision.Status.REJECTED
         decision.save(update_fields=["status"])
         record_decision(decision, Action.DECISION_REJECT, actor=actor)
     return decision
 
 
-def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision:
-    """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why."""
+def decision_reverse(*, decision_id: int, actor, reason: str = "") -> Decision | Reversal:
+    """Reopen a decided candidate: undo its merges (or re-attach what it detached) and record why.
+
+    Four eyes apply to undoing as to doing: on a sensitive source from someone who may not approve,
+    or reaching sources the person cannot see, the reversal is only requested (a `Reversal`
+    returned, the decision untouched) until another person approves it (services.reversals).
+    """
     # Whoever may decide may reverse (the desk offers each person only their own decisions).
     require_capability(actor, Capability.DECIDE)
     with transaction.atomic():
         decision = Decision.objects.select_for_update().select_related("candidate").get(pk=decision_id)
+        require_pair_visible(actor, decision.candidate_id)
         if decision.status != Decision.Status.APPLIED:
             raise AlreadyDecided(decision, "this decision")
-        for merge in Merge.objects.filter(decision=decision, undone_at__isnull=True):
-            try:
-                unmerge(merge_id=merge.pk, actor=actor, reason=reason or f"decision {decision.pk} reversed")
-            except MergeRefused as refused:
-                raise DecisionRefused(str(refused)) from None
-        if decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
-            _reattach(decision, actor, reason)
-        decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
-        decision.save(update_fields=["status", "reversed_at"])
-        record_decision(decision, Action.DECISION_REVERSE, actor=actor)
-        Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
+        if because := second_person_needed(actor, reversal_sources(decision)):
+            return _reversal_request(decision, actor, reason, because)
+        reverse_applied(decision, actor, reason)
     group_refresh(decision.candidate.group_id)
     return decision
+
+
+def _reversal_request(decision: Decision, actor, reason: str, because: str) -> Reversal:
+    waiting = Reversal.objects.filter(decision=decision, status=Reversal.Status.PROPOSED).first()
+    if waiting is not None:
+        raise DecisionRefused(f"its reversal was already asked for by {waiting.requested_by}; it waits for approval")
+    reversal = Reversal.objects.create(decision=decision, reason=reason, because=because, requested_by=actor)
+    audit_record(
+        action=Action.REVERSAL_PROPOSE,
+        actor=actor,
+        subjects=[
+            (Subject.REVERSAL, reversal.pk),
+            (Subject.DECISION, decision.pk),
+            (Subject.CANDIDATE, decision.candidate_id),
+        ],
+        after={"status": reversal.status, "because": because},
+        reason=reason,
+    )
+    return reversal
+
+
+def reverse_applied(decision: Decision, actor, reason: str) -> None:
+    """The reversal itself, inside the caller's transaction, once it is allowed."""
+    for merge in Merge.objects.filter(decision=decision, undone_at__isnull=True):
+        try:
+            unmerge(merge_id=merge.pk, actor=actor, reason=reason or f"decision {decision.pk} reversed")
+        except MergeRefused as refused:
+            raise DecisionRefused(str(refused)) from None
+    if decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
+        _reattach(decision, actor, reason)
+    decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
+    decision.save(update_fields=["status", "reversed_at"])
+    record_decision(decision, Action.DECISION_REVERSE, actor=actor)
+    Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
 
 
 def _reattach(decision: Decision, actor, reason: str) -> None:
@@ -257,8 +288,3 @@ def _reattach(decision: Decision, actor, reason: str) -> None:
         reason=reason,
     )  # fmt: skip
     attachment_repoint(attachment, asset_id=now, state=Attachment.State.ATTACHED, reason=why, audit_event=event)
-
-
-def require_capability(actor, capability: Capability) -> None:
-    if not can(actor, capability):
-        raise DecisionRefused("your role may not do this")

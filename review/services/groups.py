@@ -9,14 +9,8 @@ from dedupe.roles import Capability
 
 from ..models import Decision
 from ..selectors.groups import ExactPlan
-from .decisions import (
-    AlreadyDecided,
-    DecisionRefused,
-    needs_approval,
-    record_decision,
-    require_capability,
-    save_decision,
-)
+from .authority import DecisionRefused, merge_reach, require_capability, second_person_needed, sees_every
+from .decisions import AlreadyDecided, record_decision, save_decision
 from .merges import MergeRefused, merge_onto
 
 
@@ -41,17 +35,23 @@ def decide_group(
             .order_by("pk")  # one lock order for everyone: no deadlocks between groups that overlap
         )
         members = {x for c in open_pairs for x in (c.asset_a_id, c.asset_b_id)}
+        assets = Asset.objects.select_related("source").in_bulk(members)
+        if not sees_every(actor, {a.source_id for a in assets.values()}):  # before saying anything of it
+            raise DecisionRefused(f"there is no group {group_id} among the sources you may see")
         if members != set(seen_members):
             raise AlreadyDecided(_latest_in(group_id), "this group")
         included = members - set(exclude)
         if canonical_id not in included:
             raise DecisionRefused("choose the copy to keep among the members that are the same photograph")
-        assets = Asset.objects.select_related("source").in_bulk(included)
-        proposal = needs_approval(actor, assets.values())
+        reach = {assets[pk].source_id for pk in included} | merge_reach(canonical_id, included - {canonical_id})
+        why = second_person_needed(actor, reach)
+        proposal = bool(why)
         decided = [c for c in open_pairs if c.asset_a_id in included and c.asset_b_id in included]
         if not decided:
             raise DecisionRefused("nothing left to decide once those members are excluded")
         decisions = [_decide_pair(c, canonical_id, actor, note, proposal) for c in decided]
+        for decision in decisions:
+            decision.proposed_because = why
         if not proposal:
             _merge_members(decisions, assets, canonical_id)
     group_refresh(group_id)

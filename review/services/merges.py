@@ -6,13 +6,13 @@ asset that was itself merged lands on the asset it was merged into, so no cycle 
 """
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
-from dedupe.models import Asset, Attachment
+from dedupe.models import Asset, Attachment, Source
 
 from ..models import Decision, LegalHold, Merge, MergeMove
 
@@ -34,9 +34,15 @@ def canonical_of(asset_id: int) -> int:
     raise MergeRefused(f"the merge chain from asset {asset_id} loops; run check_invariants")
 
 
-def holds_on(asset: Asset) -> list[str]:
-    """Reasons of the legal holds in force on the asset, its source, or a record that shows it."""
+def holds_on(asset: Asset, within: QuerySet[Source] | None = None) -> list[str]:
+    """Reasons of the legal holds in force on the asset, its source, or a record that shows it.
+
+    `within` (a person's sources) leaves out holds on records of other sources: a page never
+    names a record its reader may not open.
+    """
     records = Attachment.objects.filter(asset=asset).values("record")
+    if within is not None:
+        records = records.filter(record__source__in=within)
     holds = LegalHold.objects.filter(lifted_at__isnull=True).filter(
         Q(asset=asset) | Q(source_id=asset.source_id) | Q(record__in=records)
     )

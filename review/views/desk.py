@@ -22,7 +22,7 @@ from dedupe.models import Asset, Attachment, Candidate
 from dedupe.roles import Capability, can
 
 from ..forms import AssignmentForm, DecisionForm, first_error
-from ..models import Decision
+from ..models import Decision, Reversal
 from ..selectors.groups import suggest_canonical
 from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, queue_filtered, reviewers
 from ..selectors.visibility import (
@@ -31,7 +31,8 @@ from ..selectors.visibility import (
     visible_sources,
 )
 from ..services.assignments import assignments_clear, assignments_give
-from ..services.decisions import AlreadyDecided, DecisionRefused, decide_candidate, decision_reverse, last_decision_id
+from ..services.authority import DecisionRefused
+from ..services.decisions import AlreadyDecided, decide_candidate, decision_reverse, last_decision_id
 from ..services.merges import holds_on
 from .shared import HtmxHttpRequest, require
 
@@ -151,7 +152,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
         return f"{moment:%Y-%m-%d %H:%M}" if moment else "unknown"
 
     def holds(asset: Asset) -> str:
-        return "; ".join(holds_on(asset)) or "none"
+        return "; ".join(holds_on(asset, within=visible_sources(user))) or "none"
 
     rows = [
         Row("Source", a.source.name, b.source.name),
@@ -173,7 +174,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
     return sorted(rows, key=lambda row: not row.differs), shown
 
 
-def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "") -> dict:
+def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "", notice: str = "") -> dict:
     rows, shown = _facts(candidate, request.user)
     keep, why = suggest_canonical([candidate.asset_a_id, candidate.asset_b_id])
     recent = (
@@ -197,6 +198,7 @@ def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "
         "reasons": Decision.Reason.choices,
         "can_decide": can(request.user, Capability.DECIDE),
         "error": error,
+        "notice": notice,
         "evidence": sorted(candidate.evidence.items()),
     }
 
@@ -209,9 +211,14 @@ def candidate_review(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, template or "review/candidate.html", _desk_context(request, candidate))
 
 
-def _show_next(request: HtmxHttpRequest, candidate: Candidate) -> HttpResponse:
-    """After a decision: the next pair's desk (htmx) or page (plain POST), or the empty queue."""
+def _show_next(request: HtmxHttpRequest, candidate: Candidate, notice: str = "") -> HttpResponse:
+    """After a decision: the next pair's desk (htmx) or page (plain POST), or the empty queue.
+
+    A notice (a decision only proposed) goes on the next desk for htmx, as a message otherwise.
+    """
     nxt = next_after(request.user, candidate, request.session.get("skipped", []))
+    if notice and (nxt is None or not request.htmx):
+        messages.info(request, notice)
     if nxt is None:
         if request.htmx:
             response = HttpResponse()
@@ -221,7 +228,7 @@ def _show_next(request: HtmxHttpRequest, candidate: Candidate) -> HttpResponse:
     if not request.htmx:
         return redirect("review:candidate", nxt.pk)
     nxt = candidate_for(request.user, nxt.pk)
-    response = render(request, "review/candidate.html#desk", _desk_context(request, nxt))
+    response = render(request, "review/candidate.html#desk", _desk_context(request, nxt, notice=notice))
     response["HX-Push-Url"] = reverse("review:candidate", args=[nxt.pk])
     return response
 
@@ -250,7 +257,7 @@ def candidate_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _refused(request, candidate, f"Not decided: {first_error(form)}")
     data = form.cleaned_data
     try:
-        decide_candidate(
+        decision = decide_candidate(
             candidate_id=pk,
             verdict=data["verdict"],
             actor=request.user,
@@ -264,7 +271,16 @@ def candidate_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _refused(request, candidate, str(taken))
     except DecisionRefused as refused:
         return _refused(request, candidate, f"Not decided: {refused}.")
-    return _show_next(request, candidate)
+    return _show_next(request, candidate, notice=_proposed_notice(decision))
+
+
+def _proposed_notice(decision: Decision) -> str:
+    if decision.status != Decision.Status.PROPOSED:
+        return ""
+    return (
+        f"Pair {decision.candidate_id}: your {decision.get_verdict_display().lower()} is proposed, not applied: "
+        f"{decision.proposed_because}. An archivist answers it on the proposals page."
+    )
 
 
 @require_POST
@@ -276,9 +292,16 @@ def decision_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such decision of yours.")
     candidate = candidate_for(request.user, decision.candidate_id)
     try:
-        decision_reverse(decision_id=pk, actor=request.user, reason=request.POST.get("reason", "undone at the desk"))
+        outcome = decision_reverse(
+            decision_id=pk, actor=request.user, reason=request.POST.get("reason", "undone at the desk")
+        )
     except DecisionRefused as refused:
         return _refused(request, candidate, f"Not undone: {refused}.")
+    if isinstance(outcome, Reversal):
+        notice = f"Not undone yet: {outcome.because}. An archivist answers your request on the proposals page."
+        if request.htmx:
+            return render(request, "review/candidate.html#desk", _desk_context(request, candidate, notice=notice))
+        messages.info(request, notice)
     if request.htmx:
         response = render(
             request, "review/candidate.html#desk", _desk_context(request, candidate_for(request.user, candidate.pk))

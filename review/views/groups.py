@@ -8,7 +8,7 @@ The form carries the members it showed; decide_group refuses if the group change
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,14 +17,17 @@ from dedupe.models import Attachment, Candidate
 from dedupe.roles import Capability, can
 
 from ..forms import GroupDecisionForm, first_error
-from ..models import Decision
+from ..models import Decision, Reversal
 from ..selectors.groups import ExactPlan, exact_groups_plan, suggest_canonical
 from ..selectors.visibility import (
     group_for,
+    visible_candidates,
     visible_sources,
 )
-from ..services.decisions import DecisionRefused, decision_approve, decision_reject
+from ..services.authority import DecisionRefused
+from ..services.decisions import decision_approve, decision_reject
 from ..services.groups import decide_group, exact_groups_apply
+from ..services.reversals import reversal_approve, reversal_reject
 from .shared import AuthenticatedHttpRequest, require
 
 MAX_SHOWN = 60
@@ -35,7 +38,11 @@ MAX_SHOWN = 60
 def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     group, assets = group_for(request.user, pk)
     keep, why = suggest_canonical([a.pk for a in assets])
-    shown = Attachment.objects.filter(asset__in=assets).select_related("record").order_by("pk")
+    shown = (
+        Attachment.objects.filter(asset__in=assets, record__source__in=visible_sources(request.user))
+        .select_related("record")
+        .order_by("pk")
+    )
     records: dict[int, list[Attachment]] = {}
     for attachment in shown:
         if attachment.asset_id is not None:  # filtered on asset__in: always set
@@ -83,8 +90,11 @@ def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Not decided: {refused}.")
         return redirect("review:group", pk)
     proposed = any(d.status == Decision.Status.PROPOSED for d in decisions)
-    verb = "proposed for an archivist's approval" if proposed else "merged"
-    messages.success(request, f"{len(decisions)} pair(s) {verb} onto image {canonical}; {len(exclude)} split off.")
+    verb = "proposed for an archivist's approval, not merged," if proposed else "merged"
+    because = f" ({decisions[0].proposed_because})" if proposed else ""
+    messages.success(
+        request, f"{len(decisions)} pair(s) {verb} onto image {canonical}{because}; {len(exclude)} split off."
+    )
     return redirect("review:queue")
 
 
@@ -100,7 +110,13 @@ def proposals(request: AuthenticatedHttpRequest) -> HttpResponse:
         .select_related("candidate", "decided_by")
         .order_by("decided_at", "pk")[:200]
     )
-    return render(request, "review/proposals.html", {"waiting": waiting})
+    reversals = (
+        Reversal.objects.filter(status=Reversal.Status.PROPOSED)
+        .filter(decision__candidate__in=visible_candidates(request.user))
+        .select_related("decision", "requested_by")
+        .order_by("requested_at", "pk")[:200]
+    )
+    return render(request, "review/proposals.html", {"waiting": waiting, "reversals": reversals})
 
 
 @require_POST
@@ -114,12 +130,33 @@ def proposal_answer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     try:
         if request.POST.get("answer") == "approve":
             decision_approve(decision_id=pk, actor=request.user)
-            messages.success(request, f"Approved: pair {decision.candidate_id} merged.")
+            done = "attachment detached" if decision.verdict == Decision.Verdict.WRONG_ATTACHMENT else "merged"
+            messages.success(request, f"Approved: pair {decision.candidate_id} {done}.")
         else:
             decision_reject(decision_id=pk, actor=request.user, note=request.POST.get("note", ""))
             messages.success(request, f"Rejected: pair {decision.candidate_id} stays open.")
     except DecisionRefused as refused:
         messages.error(request, str(refused))
+    return redirect("review:proposals")
+
+
+@require_POST
+@login_required
+def reversal_answer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """A second person approves (the decision is reversed) or rejects a request to reverse one."""
+    require(request.user, Capability.APPROVE)
+    reversal = Reversal.objects.filter(pk=pk).first()
+    if reversal is None:
+        raise Http404("No such reversal.")
+    try:
+        if request.POST.get("answer") == "approve":
+            reversal_approve(reversal_id=pk, actor=request.user)
+            messages.success(request, f"Approved: decision {reversal.decision_id} reversed, its pair open again.")
+        else:
+            reversal_reject(reversal_id=pk, actor=request.user, note=request.POST.get("note", ""))
+            messages.success(request, f"Rejected: decision {reversal.decision_id} stands.")
+    except DecisionRefused as refused:
+        messages.error(request, f"Not answered: {refused}.")
     return redirect("review:proposals")
 
 

@@ -1,9 +1,12 @@
 """Every endpoint, every role: CSRF on every POST, and no page, image or export to anyone not allowed."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from dedupe.candidates import groups_rebuild
 from dedupe.models import Candidate
 from tests.factories import archive_rows, store_bytes, user_with_role
 
@@ -45,14 +48,21 @@ def test_every_post_without_the_csrf_token_is_refused(db):
 
 @pytest.fixture
 def world(db):
-    """Two sources, one assigned to the caseworker, each with a record, images and a candidate."""
-    objects = {}
+    """Two sources, one assigned to the caseworker, each with a record, images, a candidate and its
+    group; and a mixed pair (and group) with one image in each: the caseworker may see one half only."""
+    objects, third = {}, {}
     for slug in ("cases", "permits"):
-        source, made = archive_rows(slug)
-        (record, a), (_, b) = made
+        source, made = archive_rows(slug, records=3)
+        (record, a), (_, b), (_, third[slug]) = made
         store_bytes(a)
         candidate = Candidate.objects.create(asset_a=a, asset_b=b, kind="near", score=0.9)
         objects[slug] = {"source": source, "record": record, "asset": a, "candidate": candidate}
+    mixed = Candidate.objects.create(asset_a=third["cases"], asset_b=third["permits"], kind="near", score=0.95)
+    groups_rebuild()
+    for o in objects.values():
+        o["candidate"].refresh_from_db()
+    mixed.refresh_from_db()
+    objects["mixed"] = {"candidate": mixed, "asset": third["cases"]}
     users = {role: user_with_role(role, role) for role in ROLES[:-1]}
     users["nobody"] = user_with_role("nobody", "no-such-role")
     users["caseworker"].source_assignments.create(source=objects["cases"]["source"])
@@ -60,16 +70,22 @@ def world(db):
 
 
 def endpoints(o: dict) -> dict[str, str]:
-    """Every page that shows a record, candidate, image, thumbnail, history or export of one object."""
+    """Every page that shows a record, candidate, group, image, thumbnail, history or export of one object."""
+    pair = {
+        "candidate": f"/candidates/{o['candidate'].pk}/",
+        "difference": f"/candidates/{o['candidate'].pk}/difference.png",
+        "group": f"/groups/{o['candidate'].group_id}/",
+    }
+    if "source" not in o:  # the mixed pair: only its own pages
+        return pair
     slug = o["source"].slug
     return {
+        **pair,
         "source": f"/sources/{slug}/",
         "record": f"/records/{o['record'].pk}/",
         "asset": f"/assets/{o['asset'].pk}/",
         "thumbnail": f"/assets/{o['asset'].pk}/thumbnail/",
         "original": f"/assets/{o['asset'].pk}/original/",
-        "candidate": f"/candidates/{o['candidate'].pk}/",
-        "difference": f"/candidates/{o['candidate'].pk}/difference.png",
         "merge-map": f"/merge-map/?format=csv&source={slug}",
         "history": f"/audit/timeline/record/{o['record'].pk}/",
         "log-export": f"/audit/export.csv?record={o['record'].pk}",
@@ -102,7 +118,7 @@ def test_the_access_matrix_has_no_unauthorised_200(client, world):
                 if status != 200 and allowed(role, assigned, endpoint):
                     refused_rightful.append((role, slug, endpoint, status))
 
-    assert checked == len(ROLES) * 2 * 10
+    assert checked == len(ROLES) * (2 * 11 + 3)
     assert unauthorised == []
     assert refused_rightful == []  # the matrix is not passing by refusing everything
 
@@ -122,3 +138,31 @@ def test_lists_never_show_an_unassigned_sources_objects(client, world):
     assert all(shown["source"].name in page for page in pages[:2] + pages[3:])
     assert f"Pair {shown['candidate'].pk}<" in pages[1]
     assert shown["record"].external_id in client.get("/records/?q=CASE").content.decode()
+
+
+def mentions(page: str, pair: Candidate) -> bool:
+    """A link to the pair, or its name as a list shows it ("Pair 3", "pair 3:")."""
+    return f"/candidates/{pair.pk}/" in page or re.search(rf"\b[Pp]air {pair.pk}\b", page) is not None
+
+
+def test_a_pair_across_an_assigned_and_an_unassigned_source_is_nowhere_for_the_caseworker(client, world):
+    """Queue, desk, record and image pages of the assigned half, group, home and storage figures."""
+    objects, users = world
+    mixed, own = objects["mixed"]["candidate"], objects["mixed"]["asset"]
+    client.force_login(users["caseworker"])
+    record = own.attachments.get().record_id
+
+    pages = {url: client.get(url) for url in ("/queue/", "/queue/?source=cases", f"/records/{record}/",
+                                              f"/assets/{own.pk}/", "/", "/storage/")}  # fmt: skip
+
+    assert all(response.status_code == 200 for response in pages.values())
+    assert [url for url, r in pages.items() if mentions(r.content.decode(), mixed)] == []
+    assert [url for url, r in pages.items() if f"/groups/{mixed.group_id}/" in r.content.decode()] == []
+    storage = pages["/storage/"].content.decode()
+    assert "near" in storage.lower()
+    assert pages["/storage/"].context["figures"].open_candidates["near"] == 1  # cases' own pair only
+    # the positive control: an archivist finds the mixed pair in the queue and on the image page
+    client.force_login(users["archivist"])
+    assert mentions(client.get("/queue/").content.decode(), mixed)
+    assert mentions(client.get(f"/assets/{own.pk}/").content.decode(), mixed)
+    assert mentions(client.get(f"/records/{record}/").content.decode(), mixed)
