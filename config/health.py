@@ -65,6 +65,8 @@ def queue_depth() -> int | None:
             queue = current_app.conf.task_default_queue
             try:
                 return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+            except conn.connection_errors:
+                raise  # Redis connects lazily: an unreachable one fails only here
             except Exception:  # noqa: BLE001 - a queue nobody declared yet holds nothing
                 return 0
     except Exception:  # noqa: BLE001

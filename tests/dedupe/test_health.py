@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from celery import current_app
 from django.utils import timezone
+from kombu import Connection
 
 from dedupe.models import ImportRun, ScanChunk
 from dedupe.scanning import scan_start
@@ -24,8 +25,9 @@ def test_it_answers_200_with_each_check_when_all_is_well_without_sign_in(client)
 
 
 def test_it_answers_503_naming_the_broker_when_the_broker_is_down_and_gives_no_address(client, monkeypatch, settings):
-    monkeypatch.setitem(current_app.conf, "broker_url", "redis://:s3cret-password@127.0.0.1:1/0")
-    monkeypatch.setitem(current_app.conf, "broker_write_url", None)
+    # A real connection to a port nothing listens on (the app's own URL is fixed once it has connected).
+    unreachable = "redis://:s3cret-password@127.0.0.1:1/0"
+    monkeypatch.setattr(current_app, "connection_for_write", lambda: Connection(unreachable))
 
     answer = client.get("/health/")
 
