@@ -249,3 +249,13 @@ def test_a_caseworker_reverses_their_own_detach_alone(world):
     outcome = decision_reverse(decision_id=detach.pk, actor=world["caseworker"])
 
     assert outcome.status == "reversed" and Attachment.objects.get(pk=own.pk).state == "attached"
+
+
+def test_a_foreign_placeholder_that_no_longer_shows_the_image_does_not_hold_a_merge_back(world):
+    """PERM-0 was stripped: merging x away moves nothing of permits, so it applies at once."""
+    strip(world["foreign"])
+
+    decision = decide_candidate(candidate_id=world["pair"].pk, verdict="same", canonical_id=world["y"].pk,
+                                actor=world["caseworker"], seen=0)  # fmt: skip
+
+    assert decision.status == "applied" and Asset.objects.get(pk=world["x"].pk).state == "quarantined"
