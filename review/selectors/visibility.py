@@ -62,7 +62,7 @@ def candidate_for(user, pk: int) -> Candidate:
 def group_for(user, pk: int) -> tuple[CandidateGroup, list[Asset]]:
     """The group and its members, or 404 unless the person may see every member's source."""
     group = CandidateGroup.objects.filter(pk=pk).first()
-    members = group_members(pk) if group else set()
+    members = group_members(pk)  # none for a group that does not exist
     if not members:
         raise Http404("No such group, or nothing in it is open.")
     assets = list(Asset.objects.filter(pk__in=members).select_related("source").order_by("pk"))
