@@ -160,7 +160,7 @@ def test_reversing_a_decision_that_would_move_another_sources_record_is_not_done
 def test_pairs_are_assigned_and_cleared_only_by_someone_who_may_hand_them_out(world):
     archivist, caseworker, pair, hidden = world["archivist"], world["caseworker"], world["pair"], world["hidden"]
 
-    with pytest.raises(DecisionRefused, match="role"):
+    with pytest.raises(DecisionRefused, match="^your role may not do this$"):  # the desk shows it as written
         assignments_give(actor=caseworker, reviewer=caseworker, candidates=[pair])
     given = assignments_give(actor=archivist, reviewer=caseworker, candidates=[pair, hidden])
     assert given == [pair]
@@ -259,3 +259,12 @@ def test_a_foreign_placeholder_that_no_longer_shows_the_image_does_not_hold_a_me
                                 actor=world["caseworker"], seen=0)  # fmt: skip
 
     assert decision.status == "applied" and Asset.objects.get(pk=world["x"].pk).state == "quarantined"
+
+
+def test_a_sensitive_source_elsewhere_does_not_make_a_proposal(world):
+    Source.objects.filter(slug="permits").update(sensitivity="sensitive")
+
+    decision = decide_candidate(candidate_id=world["pair"].pk, verdict="same", canonical_id=world["x"].pk,
+                                actor=world["caseworker"], seen=0)  # fmt: skip
+
+    assert decision.status == "applied"
