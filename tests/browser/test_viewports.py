@@ -1,0 +1,28 @@
+"""The pages this work changed, at the four sizes reviewers use: nothing runs off the side."""
+
+import pytest
+
+from dedupe.models import Candidate
+from tests.browser.conftest import screenshot
+from tests.browser.test_desk import sign_in_by_keyboard, twelve_pairs
+from tests.factories import user_with_role
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+SIZES = [(1280, 800), (1920, 1080), (1024, 768), (390, 844)]
+
+
+def test_changed_pages_fit_every_viewport(site, browser):
+    pairs: list[Candidate] = twelve_pairs()
+    user_with_role("ana", "archivist")
+    record = pairs[0].asset_a.attachments.first().record
+    for width, height in SIZES:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        sign_in_by_keyboard(page, site, "ana")
+        for name, url in (("pair", f"/candidates/{pairs[0].pk}/"), ("record", f"/records/{record.pk}/"),
+                          ("proposals", "/proposals/")):  # fmt: skip
+            page.goto(f"{site.url}{url}")
+            screenshot(page, f"{name}-{width}x{height}")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, (name, width, overflow)
+        context.close()
