@@ -4,8 +4,7 @@ This is the heavy per-file work. It runs in chunks (`assets_inspect`), each chun
 twice or concurrently: only assets still pending are written, under a row lock.
 """
 
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.conf import settings
@@ -169,15 +168,3 @@ def aware(value: datetime | None) -> datetime | None:
 
 def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
-def wait_for_inspection(pending_count: Callable[[], int], progress: Callable[[int], None], *, timeout: float) -> int:
-    """Poll until workers have settled every pending asset or `timeout` passes; returns what is left."""
-    deadline = time.monotonic() + timeout
-    left = pending_count()
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = pending_count()
-        progress(left - now)
-        left = now
-    return left
