@@ -75,6 +75,11 @@ class Decision(models.Model):
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     reversed_at = models.DateTimeField(null=True, blank=True)
+    # What an applied "same" actually did, which the verdict alone cannot say: the image the pair
+    # shows afterwards (not `canonical` when another decision merged the reviewer's choice away first),
+    # and, when the two were already one image, the decision whose merge made them one.
+    kept = models.ForeignKey("dedupe.Asset", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    already_one_by = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
         ordering = ["-decided_at", "-id"]

@@ -5,8 +5,10 @@ developer's machine alike. Outside CI a developer may excuse one by name
 (DEDUPE_TESTS_WITHOUT=redis,chromium): those tests then skip with the reason.
 """
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -114,7 +116,9 @@ class Worker:
                "-Q", self.env["CELERY_QUEUE"], "--concurrency", str(self.concurrency),
                "--without-gossip", "--without-mingle"]  # fmt: skip
         with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self._wait_ready()
         return self
 
@@ -134,13 +138,13 @@ class Worker:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        """The test is over: the worker and its pool's children are killed at once (their own
+        process group). A warm or cold shutdown waits out the broker's polling, about 5 s a worker."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):  # also the children of a worker kill() left behind
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -177,3 +181,32 @@ def manage(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedP
 def pytest_sessionstart(session) -> None:
     """Broker folders left by an earlier run would feed old messages to new workers."""
     shutil.rmtree(ROOT / "var" / "test" / "broker", ignore_errors=True)
+
+
+# Fixtures through which a test reaches the database (pytest-django's, and ours build on them).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def reaches_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(DATABASE_FIXTURES & set(item.fixturenames))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """CI's second pass (DEDUPE_TESTS_BACKENDS_ONLY=1, PostgreSQL and Redis) runs only what another
+    database or broker can change: tests that reach the database or start a worker, over Redis.
+    Tests of pure computation (decoding, hashing, escaping), the browser tests (pages and scripts;
+    the queries behind them run in this pass's view tests) and the filesystem broker (the embedded
+    default, with SQLite) ran in the first pass and would only repeat it."""
+    if os.environ.get("DEDUPE_TESTS_BACKENDS_ONLY") != "1":
+        return
+    keep = [i for i in items if second_pass(i)]
+    if dropped := [i for i in items if i not in keep]:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def second_pass(item: pytest.Item) -> bool:
+    params = getattr(item, "callspec", None)
+    if item.get_closest_marker("browser") or (params and params.params.get("broker_env") == "embedded"):
+        return False
+    return reaches_database(item) or item.get_closest_marker("worker") is not None

@@ -28,7 +28,7 @@ from .authority import (
     second_person_needed,
     sees_every,
 )
-from .merges import MergeRefused, canonical_of, merge_onto, unmerge
+from .merges import MergeRefused, canonical_of, joined_by, merge_onto, unmerge
 
 LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
 
@@ -91,10 +91,11 @@ def decide_candidate(
             decision.proposed_because = second_person_needed(actor, decision_reach(decision, pair))
         decision.status = Decision.Status.PROPOSED if decision.proposed_because else Decision.Status.APPLIED
         save_decision(decision, candidate)
-        proposed = decision.status == Decision.Status.PROPOSED
-        record_decision(decision, Action.DECISION_PROPOSE if proposed else Action.DECISION_APPLY)
         if decision.status == Decision.Status.APPLIED:
             _apply(decision, candidate, pair)
+            record_decision(decision, Action.DECISION_APPLY)
+        else:
+            record_decision(decision, Action.DECISION_PROPOSE)
     group_refresh(candidate.group_id)
     return decision
 
@@ -130,13 +131,29 @@ def _apply(decision: Decision, candidate: Candidate, pair: dict[int, Asset]) -> 
         keep = pair[decision.canonical_id]
         duplicate = next(a for pk, a in pair.items() if pk != decision.canonical_id)
         try:
-            merge_onto(canonical=keep, duplicate=duplicate, decision=decision, actor=_actor(decision))
+            merge = merge_onto(canonical=keep, duplicate=duplicate, decision=decision, actor=_actor(decision))
         except MergeRefused as refused:
             raise DecisionRefused(f"not merged: {refused}") from None
+        record_outcome(decision, merge, keep.pk, duplicate.pk)
     elif decision.verdict == Decision.Verdict.WRONG_ATTACHMENT:
         _detach(decision)
     candidate.status = decision.verdict
     candidate.save(update_fields=["status"])
+
+
+def record_outcome(decision: Decision, merge: Merge | None, keep_id: int, other_id: int) -> None:
+    """Store what a "same" did: the image kept, and when the two were already one, who made them so.
+
+    Racing reviewers (A onto B, B onto C, C onto A at once) leave the last of them nothing to
+    merge; its decision must not claim a keeper or a merge that another decision made.
+    """
+    if merge is not None:
+        decision.kept_id = merge.canonical_id
+    else:
+        decision.kept_id = canonical_of(keep_id)
+        joined = joined_by(keep_id, other_id)
+        decision.already_one_by_id = joined.decision_id if joined else None
+    decision.save(update_fields=["kept", "already_one_by"])
 
 
 def _actor(decision: Decision):
@@ -170,6 +187,7 @@ def record_decision(decision: Decision, action: Action, actor=None) -> None:
                   (Subject.ASSET, candidate.asset_a_id), (Subject.ASSET, candidate.asset_b_id)],
         before={"candidate": Candidate.Status.OPEN},
         after={"verdict": decision.verdict, "status": decision.status, "canonical": decision.canonical_id,
+               "kept": decision.kept_id, "already_one_by_decision": decision.already_one_by_id,
                "reason": decision.reason, "wrong_attachment": decision.wrong_attachment_id,
                # the evidence as the reviewer saw it: kept with the event, whatever happens to the rows
                "evidence": {"kind": candidate.kind, "score": candidate.score, **candidate.evidence}},
@@ -191,8 +209,8 @@ def decision_approve(*, decision_id: int, actor) -> Decision:
             raise DecisionRefused("it would change records in sources you may not see: another archivist must answer")
         decision.status, decision.approved_by, decision.approved_at = Decision.Status.APPLIED, actor, timezone.now()
         decision.save(update_fields=["status", "approved_by", "approved_at"])
-        record_decision(decision, Action.DECISION_APPROVE, actor=actor)
         _apply(decision, candidate, pair)
+        record_decision(decision, Action.DECISION_APPROVE, actor=actor)
     group_refresh(candidate.group_id)
     return decision
 

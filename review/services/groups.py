@@ -11,7 +11,7 @@ from ..models import Decision
 from ..selectors.groups import ExactPlan
 from .authority import DecisionRefused, merge_reach, require_capability, second_person_needed, sees_every
 from .decisions import AlreadyDecided, record_decision, save_decision
-from .merges import MergeRefused, merge_onto
+from .merges import MergeRefused, canonical_of, merge_onto
 
 
 def decide_group(
@@ -50,10 +50,14 @@ def decide_group(
         if not decided:
             raise DecisionRefused("nothing left to decide once those members are excluded")
         decisions = [_decide_pair(c, canonical_id, actor, note, proposal) for c in decided]
-        for decision in decisions:
-            decision.proposed_because = why
+        kept = None
         if not proposal:
             _merge_members(decisions, assets, canonical_id)
+            kept = canonical_of(canonical_id)
+            Decision.objects.filter(pk__in=[d.pk for d in decisions]).update(kept=kept)
+        for decision in decisions:
+            decision.proposed_because, decision.kept_id = why, kept
+            record_decision(decision, Action.DECISION_PROPOSE if proposal else Action.DECISION_APPLY)
     group_refresh(group_id)
     return decisions
 
@@ -69,7 +73,6 @@ def _decide_pair(candidate: Candidate, canonical_id: int, actor, note: str, prop
         candidate=candidate, verdict="same", status=status, canonical_id=keep, decided_by=actor, note=note
     )
     save_decision(decision, candidate)
-    record_decision(decision, Action.DECISION_PROPOSE if proposal else Action.DECISION_APPLY)
     if not proposal:
         candidate.status = Candidate.Status.SAME
         candidate.save(update_fields=["status"])

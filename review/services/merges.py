@@ -23,15 +23,21 @@ class MergeRefused(Exception):
 
 def canonical_of(asset_id: int) -> int:
     """The end of the merge chain starting at `asset_id` (itself when it was never merged)."""
-    seen: set[int] = set()
-    while asset_id not in seen and len(seen) < Merge.MAX_CHAIN:
+    chain = _chain(asset_id)
+    return chain[-1].canonical_id if chain else asset_id
+
+
+def _chain(asset_id: int) -> list[Merge]:
+    """The live merges from `asset_id` to the end of its chain, in order."""
+    merges: list[Merge] = []
+    seen = {asset_id}
+    while merge := Merge.objects.filter(duplicate_id=asset_id, undone_at__isnull=True).first():
+        merges.append(merge)
+        asset_id = merge.canonical_id
+        if asset_id in seen or len(merges) >= Merge.MAX_CHAIN:
+            raise MergeRefused(f"the merge chain from asset {asset_id} loops; run check_invariants")
         seen.add(asset_id)
-        onto = Merge.objects.filter(duplicate_id=asset_id, undone_at__isnull=True).values_list("canonical", flat=True)
-        following = onto.first()
-        if following is None:
-            return asset_id
-        asset_id = following
-    raise MergeRefused(f"the merge chain from asset {asset_id} loops; run check_invariants")
+    return merges
 
 
 def holds_on(asset: Asset, within: QuerySet[Source] | None = None) -> list[str]:
@@ -62,8 +68,7 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
 
     Runs inside the caller's transaction; returns None when the two are already one.
     """
-    target = Asset.objects.select_for_update().get(pk=canonical_of(canonical.pk))
-    dup = Asset.objects.select_for_update().get(pk=canonical_of(duplicate.pk))
+    target, dup = _lock_chain_ends(canonical.pk, duplicate.pk)
     if target.pk == dup.pk:
         return None
     if target.state != Asset.State.ACTIVE:
@@ -98,6 +103,42 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
         )
     Asset.objects.filter(pk=dup.pk).update(state=Asset.State.QUARANTINED)
     return merge
+
+
+class _Moved(Exception):
+    """A chain end changed while its lock was awaited."""
+
+
+def _lock_chain_ends(canonical_id: int, duplicate_id: int) -> tuple[Asset, Asset]:
+    """Lock the two chain ends, lower id first, and make sure they are still the ends once locked.
+
+    Reviewers racing A onto B, B onto C and C onto A lock the same rows in opposite orders: one
+    order for everyone means they queue instead of deadlocking. A chain that grew while this one
+    waited is followed to its new end, after letting go of the old ends (rolling back to the
+    savepoint releases their locks): holding them while taking a lower id would break the order.
+    NO KEY UPDATE (only the state changes): a plain FOR UPDATE would also wait on the key-share
+    locks that each racing decision's own row takes on the image it names, and deadlock with them.
+    """
+    for _ in range(Merge.MAX_CHAIN):
+        ends = canonical_of(canonical_id), canonical_of(duplicate_id)
+        try:
+            with transaction.atomic():
+                locked = Asset.objects.select_for_update(no_key=True).order_by("pk").in_bulk(set(ends))
+                if (canonical_of(ends[0]), canonical_of(ends[1])) != ends:
+                    raise _Moved
+        except _Moved:
+            continue
+        return locked[ends[0]], locked[ends[1]]
+    raise MergeRefused(f"images {canonical_id} and {duplicate_id} keep being merged by others; try again")
+
+
+def joined_by(first_id: int, second_id: int) -> Merge | None:
+    """The merge that made two images one: the latest on either chain that is not on both.
+
+    Merges past the point where the chains meet are on both and joined nothing of these two.
+    """
+    paths = [set(_chain(first_id)), set(_chain(second_id))]
+    return max(paths[0] ^ paths[1], key=lambda m: m.pk, default=None)
 
 
 def _attachment_subjects(attachments: list[Attachment]) -> list[tuple[Subject, int]]:

@@ -12,6 +12,7 @@ from django.db import connection, connections
 from dedupe.models import Asset, Attachment, AuditEvent, Candidate, Record, Source
 from review.models import Decision, Merge
 from review.services.decisions import AlreadyDecided, decide_candidate
+from review.services.merges import canonical_of
 from tests.factories import user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,11 +68,7 @@ def test_fifty_reviewers_racing_over_a_thousand_candidates_apply_each_decision_o
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=review, args=(u, t)) for u, t in zip(reviewers, work, strict=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    side_by_side(review, zip(reviewers, work, strict=True))
 
     assert not errors, errors[:3]
     assert sorted(won) == sorted(c.pk for c in pairs), "every candidate decided exactly once"
@@ -82,3 +79,63 @@ def test_fifty_reviewers_racing_over_a_thousand_candidates_apply_each_decision_o
     assert AuditEvent.objects.filter(action="asset.merge").count() == CANDIDATES
     assert Asset.objects.filter(state="quarantined").count() == CANDIDATES
     assert Attachment.objects.values("asset").distinct().count() == CANDIDATES
+
+
+def side_by_side(review, work) -> None:
+    """Each reviewer in a thread of their own, with their own database connection."""
+    threads = [threading.Thread(target=review, args=args) for args in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+TRIANGLES = 25
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL; CI runs this there")
+def test_three_reviewers_merging_round_a_triangle_at_once_record_what_each_decision_did(pairs):
+    """A onto B, B onto C and C onto A at the same instant: two merges happen, and the third
+    decision says the images were already one, onto which image, by which decision."""
+    work: list[list[tuple[int, int]]] = [[], [], []]
+    for ab, other in zip(pairs[:TRIANGLES], pairs[TRIANGLES : 2 * TRIANGLES], strict=True):
+        a, b, c = ab.asset_a_id, ab.asset_b_id, other.asset_a_id
+        work[0].append((ab.pk, b))  # keep b: a onto b
+        work[1].append((_pair(b, c).pk, c))  # keep c: b onto c
+        work[2].append((_pair(c, a).pk, a))  # keep a: c onto a
+    reviewers = [user_with_role(f"reviewer{n}", "archivist") for n in range(3)]
+    errors: list[BaseException] = []
+
+    def review(user, todo):
+        try:
+            for candidate_id, keep in todo:
+                start.wait()
+                decide_candidate(candidate_id=candidate_id, verdict="same", canonical_id=keep, actor=user, seen=0)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+            start.abort()
+        finally:
+            connections.close_all()
+
+    start = threading.Barrier(3)
+    side_by_side(review, zip(reviewers, work, strict=True))
+
+    assert not errors, errors[:3]
+    decisions = list(Decision.objects.filter(verdict="same"))
+    assert len(decisions) == 3 * TRIANGLES and all(d.status == "applied" for d in decisions)
+    merged = {m.decision_id: m for m in Merge.objects.all()}
+    assert len(merged) == 2 * TRIANGLES, "each triangle: two merges, the third pair already one"
+    for d in decisions:
+        a, b = d.candidate.asset_a_id, d.candidate.asset_b_id
+        assert canonical_of(d.kept_id) == canonical_of(a) == canonical_of(b), "all three are one image"
+        event = AuditEvent.objects.get(action="decision.apply", subjects__kind="decision", subjects__object_id=d.pk)
+        assert (event.after["kept"], event.after["already_one_by_decision"]) == (d.kept_id, d.already_one_by_id)
+        if d.pk in merged:
+            assert d.already_one_by_id is None and merged[d.pk].canonical_id == d.kept_id
+        else:  # the last of its triangle: nothing merged after it, so what it kept is the end
+            assert d.kept_id == canonical_of(a), "the image the pair shows, not the one chosen"
+            assert d.already_one_by_id in merged, "names the decision whose merge made them one"
+
+
+def _pair(x: int, y: int) -> Candidate:
+    return Candidate.objects.create(asset_a_id=min(x, y), asset_b_id=max(x, y), kind="near", score=0.9)

@@ -98,6 +98,39 @@ def test_merging_onto_a_merged_copy_lands_on_its_canonical_and_no_cycle_forms(ar
         assert merges.merge_onto(canonical=a, duplicate=c, decision=decision, actor=archivist) is None
 
 
+def test_a_same_on_images_already_one_says_which_decision_made_them_one_and_what_is_kept(archivist):
+    a, b, c = copies("permits", 3)
+    Candidate.objects.create(asset_a=a, asset_b=c, kind="near", score=0.9, evidence={"phash": 2})
+    first = same(candidate(a, b), b, archivist)  # a onto b
+    second = same(candidate(b, c), c, archivist)  # b (and a with it) onto c
+    since = latest_event()
+
+    third = same(candidate(a, c), a, archivist)  # "keep a": but a and c are one image already, c
+
+    assert (first.kept_id, second.kept_id) == (b.pk, c.pk)
+    assert (first.already_one_by_id, second.already_one_by_id) == (None, None)
+    third.refresh_from_db()
+    assert third.status == "applied" and third.canonical_id == a.pk  # what the reviewer chose stays on record
+    assert third.kept_id == c.pk, "the image actually kept, not the one chosen"
+    assert third.already_one_by_id == second.pk, "b onto c is what joined a and c"
+    assert Merge.objects.filter(decision=third).count() == 0
+    events = AuditEvent.objects.filter(pk__gt=since)
+    assert [e.action for e in events] == ["decision.apply"]
+    assert events[0].after["kept"] == c.pk and events[0].after["already_one_by_decision"] == second.pk
+    assert events[0].after["canonical"] == a.pk
+
+
+def test_the_image_kept_is_recorded_when_the_chosen_keeper_was_merged_away_before(archivist):
+    a, b, c = copies("permits", 3)
+    same(candidate(b, c), c, archivist)  # b onto c
+
+    decision = same(candidate(a, b), b, archivist)  # keep b, which is c now
+
+    assert (decision.canonical_id, decision.kept_id, decision.already_one_by_id) == (b.pk, c.pk, None)
+    event = AuditEvent.objects.filter(action="decision.apply").latest("pk")
+    assert event.after["kept"] == c.pk
+
+
 def test_the_second_reviewer_is_told_who_decided_first(archivist):
     keep, dup = copies("permits")
     other = user_with_role("omar", "archivist")
