@@ -1,5 +1,5 @@
 """Reviewers at the desk, for locust (driven by bench/load.py, which prepares the database and the
-sessions): each opens a pair, looks at both thumbnails, thinks for a few seconds, then decides
+sessions): each opens a pair, loads both thumbnails, looks at them for 5-15 s, then decides
 (same, different, or skip) through htmx as the desk's keys do, and goes on to the pair the answer
 shows. A pair someone else decided first (409) is skipped, as a reviewer would.
 """
@@ -21,7 +21,7 @@ THUMB = re.compile(r'src="(/assets/\d+/thumbnail/)"')
 
 
 class Reviewer(HttpUser):
-    wait_time = between(2, 5)  # looking at the pair before the key
+    wait_time = between(5, 15)  # comparing two photographs and their facts before the key
 
     def on_start(self) -> None:
         me = SESSIONS["sessions"][next(NEXT_SESSION) % len(SESSIONS["sessions"])]
