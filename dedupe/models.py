@@ -391,6 +391,9 @@ class Candidate(models.Model):
         SAME = "same", "Same photograph"
         DIFFERENT = "different", "Different photographs"
         WRONG_ATTACHMENT = "wrong_attachment", "Wrong attachment"
+        # One image was merged away: the pair is closed, its question moved to the kept image
+        # (review.models.PairMove); an unmerge reopens it.
+        MOVED = "moved", "Moved to the kept image"
 
     asset_a = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     asset_b = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")

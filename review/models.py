@@ -167,6 +167,25 @@ class MergeMove(models.Model):
         return f"{self.attachment} was on asset {self.from_asset_id}"
 
 
+class PairMove(models.Model):
+    """An open pair of the merged-away image, closed by the merge so no page offers a quarantined
+    image; the question it asked now stands between the kept image and the other one. Unmerge
+    reads these to reopen the pair and close what the merge opened in its place."""
+
+    merge = models.ForeignKey(Merge, on_delete=models.PROTECT, related_name="pair_moves")
+    candidate = models.ForeignKey("dedupe.Candidate", on_delete=models.PROTECT, related_name="+")
+    # The pair between the kept image and the other one; none when the other one is the kept image.
+    replacement = models.ForeignKey(
+        "dedupe.Candidate", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The merge opened the replacement (created it, or reopened one an earlier unmerge closed):
+    # unmerge closes it again while nobody has decided it.
+    opened = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"pair {self.candidate_id} moved to {self.replacement_id} by merge {self.merge_id}"
+
+
 class LegalHold(models.Model):
     """While a hold is in force, nothing under it is quarantined or purged."""
 

@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from dedupe.models import Candidate
 from dedupe.roles import GRANTS, Capability
 
+from ..models import PairMove
 from .visibility import visible_candidates
 
 # The queue's filters, kept in its URL.
@@ -87,3 +88,10 @@ def next_after(user, candidate: Candidate, skipped: list[int]) -> Candidate | No
     ordered = queue_order(visible_candidates(user).filter(status=Candidate.Status.OPEN)).exclude(pk__in=skipped)
     following = after_cursor(ordered, candidate.priority, candidate.score, candidate.pk).first()
     return following or ordered.exclude(pk=candidate.pk).first()
+
+
+def pair_moved(candidate: Candidate) -> PairMove | None:
+    """Why a closed pair was moved: the merge that closed it and the pair that carries its question."""
+    if candidate.status != Candidate.Status.MOVED:
+        return None
+    return PairMove.objects.filter(candidate=candidate).select_related("merge").order_by("-pk").first()

@@ -17,6 +17,7 @@ from dedupe.models import Asset, Attachment, Candidate
 from dedupe.roles import Capability
 
 from ..models import Decision, Merge, Reversal
+from ..selectors.queue import pair_moved
 from .authority import (
     DecisionRefused,
     attachment_named,
@@ -28,15 +29,17 @@ from .authority import (
     second_person_needed,
     sees_every,
 )
-from .merges import MergeRefused, canonical_of, joined_by, merge_onto, unmerge
+from .merges import MergeRefused, canonical_of, joined_by, merge_onto, pair_reopen, unmerge
 
 LIVE = (Decision.Status.PROPOSED, Decision.Status.APPLIED)
 
 
 class AlreadyDecided(DecisionRefused):
-    def __init__(self, decision: Decision | None, what: str = "this candidate") -> None:
+    def __init__(self, decision: Decision | None, what: str = "this candidate", why: str = "") -> None:
         self.decision = decision
-        if decision is None:
+        if why:
+            super().__init__(why)
+        elif decision is None:
             super().__init__(f"{what} changed since you loaded it; reload to see its current state")
         else:
             who = decision.decided_by.get_full_name() or decision.decided_by.get_username()
@@ -104,6 +107,10 @@ def _lock_open(candidate_id: int, seen: int, actor) -> Candidate:
     candidate = Candidate.objects.select_for_update().get(pk=candidate_id)
     require_pair_visible(actor, candidate.pk)
     live = Decision.objects.filter(candidate=candidate, status__in=LIVE).select_related("decided_by").first()
+    if candidate.status == Candidate.Status.MOVED and (moved := pair_moved(candidate)):
+        where = f"decide pair {moved.replacement_id}" if moved.replacement_id else "the two are one image now"
+        raise AlreadyDecided(None, why=f"this pair was closed when image {moved.merge.duplicate_id} was merged "
+                                       f"onto image {moved.merge.canonical_id}: {where}")  # fmt: skip
     if live or candidate.status != Candidate.Status.OPEN:
         raise AlreadyDecided(live or _latest(candidate))
     if last_decision_id(candidate_id) != seen:
@@ -281,7 +288,7 @@ def reverse_applied(decision: Decision, actor, reason: str) -> None:
     decision.status, decision.reversed_at = Decision.Status.REVERSED, timezone.now()
     decision.save(update_fields=["status", "reversed_at"])
     record_decision(decision, Action.DECISION_REVERSE, actor=actor)
-    Candidate.objects.filter(pk=decision.candidate_id).update(status=Candidate.Status.OPEN)
+    pair_reopen(Candidate.objects.select_for_update().get(pk=decision.candidate_id))
 
 
 def _reattach(decision: Decision, actor, reason: str) -> None:

@@ -12,9 +12,9 @@ from django.utils import timezone
 from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
-from dedupe.models import Asset, Attachment, Source
+from dedupe.models import Asset, Attachment, Candidate, Source
 
-from ..models import Decision, LegalHold, Merge, MergeMove
+from ..models import Decision, LegalHold, Merge, MergeMove, PairMove
 
 
 class MergeRefused(Exception):
@@ -78,6 +78,7 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
     if holds := holds_on(dup):
         raise MergeRefused(f"image {dup.pk} cannot be quarantined: " + "; ".join(holds))
     merge = Merge.objects.create(duplicate=dup, canonical=target, decision=decision)
+    moved = _move_pairs(merge, deciding=decision.candidate_id)
     shown = list(
         Attachment.objects.select_for_update().filter(asset=dup, state__in=Attachment.SHOWN).select_related("record")
     )
@@ -88,7 +89,8 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
                   (Subject.MERGE, merge.pk), (Subject.CANDIDATE, decision.candidate_id), *_attachment_subjects(shown)],
         before={"asset": dup.pk, "state": Asset.State.ACTIVE, "attachments": {a.pk: dup.pk for a in shown}},
         after={"asset": dup.pk, "state": Asset.State.QUARANTINED, "canonical": target.pk,
-               "attachments": {a.pk: target.pk for a in shown}},
+               "attachments": {a.pk: target.pk for a in shown},
+               "pairs_moved": {m.candidate_id: m.replacement_id for m in moved}},
         reason=decision.note,
     )  # fmt: skip
     for attachment in shown:
@@ -141,6 +143,94 @@ def joined_by(first_id: int, second_id: int) -> Merge | None:
     return max(paths[0] ^ paths[1], key=lambda m: m.pk, default=None)
 
 
+def _move_pairs(merge: Merge, deciding: int) -> list[PairMove]:
+    """Close the merged-away image's open pairs (but the one being decided) and open, where none
+    is, the same question between the kept image and the other one."""
+    dup, target = merge.duplicate, merge.canonical
+    # Left alone: a pair waiting for a proposal's approval (the approval resolves through the chain),
+    # and one another reviewer is deciding this instant (locked: waiting for it here would take the
+    # locks in the opposite order to theirs; their decision resolves through the chain too).
+    stale = (
+        Candidate.objects.select_for_update(skip_locked=True)
+        .filter(Q(asset_a=dup) | Q(asset_b=dup), status=Candidate.Status.OPEN)
+        .exclude(pk=deciding)
+        .exclude(decisions__status=Decision.Status.PROPOSED)
+    )
+    moves = []
+    for pair in stale.order_by("pk"):
+        other = canonical_of(pair.asset_b_id if pair.asset_a_id == dup.pk else pair.asset_a_id)
+        replacement, opened = (None, False) if other == target.pk else _pair_between(target, other, pair)
+        pair.status = Candidate.Status.MOVED
+        pair.save(update_fields=["status", "priority"])
+        moves.append(PairMove.objects.create(merge=merge, candidate=pair, replacement=replacement, opened=opened))
+    return moves
+
+
+def _pair_between(target: Asset, other_id: int, moving: Candidate) -> tuple[Candidate, bool]:
+    """The pair of the kept image and `other_id`, and whether this opened it.
+
+    An existing pair is kept as it is unless an unmerge closed it (status moved): that one is
+    reopened. A new one carries the moving pair's evidence; it is byte-identical only if the bytes
+    are, and near otherwise (the reviewer said the two sides it joins are the same photograph).
+    """
+    low, high = sorted((target.pk, other_id))
+    found = Candidate.objects.select_for_update().filter(asset_a_id=low, asset_b_id=high).first()
+    if found is not None:
+        if found.status != Candidate.Status.MOVED:
+            return found, False
+        found.status = Candidate.Status.OPEN
+        found.save(update_fields=["status", "priority"])
+        return found, True
+    other = Asset.objects.get(pk=other_id)
+    exact = other.sha256 == target.sha256
+    kind = moving.kind if moving.kind not in (Candidate.Kind.EXACT, Candidate.Kind.PIXEL) else Candidate.Kind.NEAR
+    kind = Candidate.Kind.EXACT if exact else kind
+    made = Candidate.objects.create(
+        asset_a_id=low, asset_b_id=high, kind=kind, score=1.0 if exact else moving.score,
+        evidence={**moving.evidence, "moved_from_pair": moving.pk}, address_conflict=moving.address_conflict,
+        cross_source=other.source_id != target.source_id, group_id=moving.group_id, found_by_id=moving.found_by_id,
+    )  # fmt: skip
+    return made, True
+
+
+def pair_reopen(pair: Candidate) -> None:
+    """Open a decided pair again (its decision reversed), or, when one of its images has been
+    merged away since, close it into the pair of the images kept, as that merge would have."""
+    merged = Merge.objects.filter(duplicate_id__in=[pair.asset_a_id, pair.asset_b_id], undone_at__isnull=True)
+    latest = merged.order_by("-pk").first()
+    if latest is None:
+        pair.status = Candidate.Status.OPEN
+        pair.save(update_fields=["status", "priority"])
+        return
+    target, other = canonical_of(pair.asset_a_id), canonical_of(pair.asset_b_id)
+    replacement, opened = (None, False)
+    if target != other:
+        replacement, opened = _pair_between(Asset.objects.get(pk=target), other, pair)
+    pair.status = Candidate.Status.MOVED
+    pair.save(update_fields=["status", "priority"])
+    PairMove.objects.create(merge=latest, candidate=pair, replacement=replacement, opened=opened)
+
+
+def _restore_pairs(merge: Merge) -> dict[int, str]:
+    """Undo `_move_pairs`: reopen each closed pair whose images are both active again, and close
+    each pair the merge opened that nobody has decided since. What became of each, by pair."""
+    done: dict[int, str] = {}
+    for move in merge.pair_moves.select_related("candidate", "replacement").order_by("-pk"):
+        pair = move.candidate
+        if move.opened and move.replacement and move.replacement.status == Candidate.Status.OPEN:
+            move.replacement.status = Candidate.Status.MOVED
+            move.replacement.save(update_fields=["status", "priority"])
+            done[move.replacement.pk] = "closed"
+        both_active = Asset.objects.filter(
+            pk__in=[pair.asset_a_id, pair.asset_b_id], state=Asset.State.ACTIVE
+        ).count() == 2  # fmt: skip
+        if pair.status == Candidate.Status.MOVED and both_active:
+            pair.status = Candidate.Status.OPEN
+            pair.save(update_fields=["status", "priority"])
+            done[pair.pk] = "reopened"
+    return done
+
+
 def _attachment_subjects(attachments: list[Attachment]) -> list[tuple[Subject, int]]:
     return [s for a in attachments for s in ((Subject.ATTACHMENT, a.pk), (Subject.RECORD, a.record_id))]
 
@@ -157,6 +247,8 @@ def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
         now_on = {merge.canonical_id, canonical_of(merge.canonical_id)}
         back = [m for m in moves if m.attachment.asset_id in now_on]
         changed = {m.attachment_id: m.attachment.asset_id for m in moves if m not in back}
+        Asset.objects.filter(pk=merge.duplicate_id).update(state=Asset.State.ACTIVE)
+        pairs = _restore_pairs(merge)
         event = audit_record(
             action=Action.ASSET_UNMERGE,
             actor=actor,
@@ -166,7 +258,7 @@ def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
             before={"state": Asset.State.QUARANTINED,
                     "attachments": {m.attachment_id: m.attachment.asset_id for m in back}},
             after={"state": Asset.State.ACTIVE, "attachments": {m.attachment_id: m.from_asset_id for m in back},
-                   "left_alone_changed_since": changed},
+                   "left_alone_changed_since": changed, "pairs": pairs},
             reason=reason,
         )  # fmt: skip
         for move in back:
@@ -178,7 +270,6 @@ def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
                 history_reason=f"unmerge of merge {merge.pk}" + (f": {reason}" if reason else ""),
                 audit_event=event,
             )
-        Asset.objects.filter(pk=merge.duplicate_id).update(state=Asset.State.ACTIVE)
         merge.undone_at = timezone.now()
         merge.save(update_fields=["undone_at"])
         return merge

@@ -24,7 +24,7 @@ from dedupe.roles import Capability, can
 from ..forms import AssignmentForm, DecisionForm, first_error
 from ..models import Decision, Reversal
 from ..selectors.groups import suggest_canonical
-from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, queue_filtered, reviewers
+from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, pair_moved, queue_filtered, reviewers
 from ..selectors.visibility import (
     candidate_for,
     visible_candidates,
@@ -193,6 +193,7 @@ def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "
         "why": why,
         "seen": last_decision_id(candidate.pk),
         "decision": Decision.objects.filter(candidate=candidate).select_related("decided_by").order_by("-id").first(),
+        "moved": pair_moved(candidate),
         "recent": recent,
         "next": nxt,
         "reasons": Decision.Reason.choices,

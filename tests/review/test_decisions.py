@@ -70,8 +70,8 @@ def test_same_photograph_merges_onto_the_kept_copy(archivist):
 def test_merge_then_unmerge_leaves_every_attachment_exactly_as_before(archivist):
     a, b, c = copies("permits", 3)
     before = shown()
-    first = same(candidate(a, b), a, archivist)
-    second = same(candidate(b, c), c, archivist)  # b already merged: its chain end (a) lands on c
+    first = same(candidate(a, b), a, archivist)  # b onto a: pair b-c moves to a-c
+    second = same(candidate(a, c), c, archivist)  # a (and b behind it) onto c
     assert canonical_of(b.pk) == c.pk and canonical_of(a.pk) == c.pk
 
     decision_reverse(decision_id=second.pk, actor=archivist)
@@ -87,25 +87,33 @@ def test_merging_onto_a_merged_copy_lands_on_its_canonical_and_no_cycle_forms(ar
     a, b, c = copies("permits", 3)
     same(candidate(b, c), c, archivist)  # b -> c
 
-    same(candidate(a, b), b, archivist)  # keep b, which is c now: a -> c
+    with transaction.atomic():  # keep b, which is c now (a proposal approved late does this): a -> c
+        decision = Decision.objects.create(
+            candidate=candidate(a, b), verdict="same", status="reversed", canonical=b, decided_by=archivist
+        )
+        merges.merge_onto(canonical=b, duplicate=a, decision=decision, actor=archivist)
 
     assert Merge.objects.get(duplicate=a).canonical_id == c.pk
     assert set(Attachment.objects.values_list("asset", flat=True)) == {c.pk}
     with transaction.atomic():  # a cycle cannot even be asked for: both ends resolve to c
-        decision = Decision.objects.create(
-            candidate=candidate(a, b), verdict="same", status="reversed", canonical=a, decided_by=archivist
-        )
         assert merges.merge_onto(canonical=a, duplicate=c, decision=decision, actor=archivist) is None
 
 
+def proposed(c: Candidate, keep: Asset) -> Decision:
+    """A caseworker's "same" on a sensitive source: it waits, its pair left as it is, for approval."""
+    caseworker = user_with_role(f"cleo{c.pk}", "caseworker", sources=(keep.source,))
+    return same(c, keep, caseworker)
+
+
 def test_a_same_on_images_already_one_says_which_decision_made_them_one_and_what_is_kept(archivist):
-    a, b, c = copies("permits", 3)
+    a, b, c = copies("cases", 3, sensitivity="sensitive")
     Candidate.objects.create(asset_a=a, asset_b=c, kind="near", score=0.9, evidence={"phash": 2})
-    first = same(candidate(a, b), b, archivist)  # a onto b
-    second = same(candidate(b, c), c, archivist)  # b (and a with it) onto c
+    waiting = proposed(candidate(a, c), a)  # "keep a", proposed before the others were decided
+    first = decision_approve(decision_id=proposed(candidate(a, b), b).pk, actor=archivist)  # a onto b
+    second = decision_approve(decision_id=proposed(candidate(b, c), c).pk, actor=archivist)  # b (and a) onto c
     since = latest_event()
 
-    third = same(candidate(a, c), a, archivist)  # "keep a": but a and c are one image already, c
+    third = decision_approve(decision_id=waiting.pk, actor=archivist)  # but a and c are one image already, c
 
     assert (first.kept_id, second.kept_id) == (b.pk, c.pk)
     assert (first.already_one_by_id, second.already_one_by_id) == (None, None)
@@ -115,20 +123,91 @@ def test_a_same_on_images_already_one_says_which_decision_made_them_one_and_what
     assert third.already_one_by_id == second.pk, "b onto c is what joined a and c"
     assert Merge.objects.filter(decision=third).count() == 0
     events = AuditEvent.objects.filter(pk__gt=since)
-    assert [e.action for e in events] == ["decision.apply"]
+    assert [e.action for e in events] == ["decision.approve"]
     assert events[0].after["kept"] == c.pk and events[0].after["already_one_by_decision"] == second.pk
     assert events[0].after["canonical"] == a.pk
 
 
 def test_the_image_kept_is_recorded_when_the_chosen_keeper_was_merged_away_before(archivist):
-    a, b, c = copies("permits", 3)
-    same(candidate(b, c), c, archivist)  # b onto c
+    a, b, c = copies("cases", 3, sensitivity="sensitive")
+    waiting = proposed(candidate(a, b), b)
+    same(candidate(b, c), c, archivist)  # b onto c; the waiting pair a-b stays as it is
 
-    decision = same(candidate(a, b), b, archivist)  # keep b, which is c now
+    decision = decision_approve(decision_id=waiting.pk, actor=archivist)  # keep b, which is c now
 
     assert (decision.canonical_id, decision.kept_id, decision.already_one_by_id) == (b.pk, c.pk, None)
-    event = AuditEvent.objects.filter(action="decision.apply").latest("pk")
+    event = AuditEvent.objects.filter(action="decision.approve").latest("pk")
     assert event.after["kept"] == c.pk
+
+
+def open_pairs_showing(asset: Asset) -> list[Candidate]:
+    return list(Candidate.objects.filter(status="open").filter(asset_a=asset) | Candidate.objects.filter(
+        status="open", asset_b=asset))  # fmt: skip
+
+
+def test_a_merge_moves_the_open_pairs_of_the_merged_image_to_the_kept_one_and_unmerge_moves_them_back(archivist):
+    a, b, c = copies("permits", 3)  # pairs a-b and b-c
+    b_c = candidate(b, c)
+    Candidate.objects.filter(pk=b_c.pk).update(kind="exact", evidence={"sha256": "same"})
+
+    decision = same(candidate(a, b), a, archivist)  # b onto a
+
+    assert open_pairs_showing(b) == [], "no open pair offers the quarantined image"
+    assert Candidate.objects.get(pk=b_c.pk).status == "moved"
+    a_c = candidate(a, c)
+    assert a_c.status == "open" and a_c.evidence["moved_from_pair"] == b_c.pk
+    assert a_c.kind == "near", "a and c do not share bytes: not byte-identical because b and c did"
+    merge_event = AuditEvent.objects.filter(action="asset.merge").latest("pk")
+    assert merge_event.after["pairs_moved"] == {str(b_c.pk): a_c.pk}
+
+    decision_reverse(decision_id=decision.pk, actor=archivist)
+
+    assert Candidate.objects.get(pk=b_c.pk).status == "open", "the question is b's again"
+    assert Candidate.objects.get(pk=a_c.pk).status == "moved", "the pair the merge opened is closed again"
+    unmerge_event = AuditEvent.objects.filter(action="asset.unmerge").latest("pk")
+    assert unmerge_event.after["pairs"] == {str(a_c.pk): "closed", str(b_c.pk): "reopened"}
+    a_b = candidate(a, b).pk  # b onto a once more: the pair the unmerge closed reopens, no new row
+    again = decide_candidate(candidate_id=a_b, verdict="same", canonical_id=a.pk, actor=archivist,
+                             seen=last_decision_id(a_b))  # fmt: skip
+    assert Candidate.objects.get(pk=a_c.pk).status == "open" and again.kept_id == a.pk
+    assert Candidate.objects.filter(asset_a=a, asset_b=c).count() == 1
+
+
+def test_a_pair_whose_other_image_already_pairs_with_the_kept_one_closes_into_that_pair(archivist):
+    a, b, c = copies("permits", 3)
+    a_c = Candidate.objects.create(asset_a=a, asset_b=c, kind="near", score=0.8, evidence={"phash": 4})
+    same(candidate(b, c), c, archivist)  # b onto c: pair a-b now asks what a-c asks
+
+    assert Candidate.objects.get(pk=candidate(a, b).pk).status == "moved"
+    assert Candidate.objects.get(pk=a_c.pk).status == "open"
+    assert Candidate.objects.filter(status="open").count() == 1
+
+    same(a_c, c, archivist)  # a onto c: nothing left open, no pair showing a or b
+    assert open_pairs_showing(a) == open_pairs_showing(b) == []
+
+
+def test_a_pair_reopened_after_its_image_was_merged_away_asks_its_question_of_the_kept_image(archivist):
+    a, b, c = copies("permits", 3)
+    b_c = candidate(b, c)
+    different = decide_candidate(candidate_id=b_c.pk, verdict="different", reason="other", actor=archivist, seen=0)
+    same(candidate(a, b), a, archivist)  # b onto a
+
+    decision_reverse(decision_id=different.pk, actor=archivist)  # "b and c differ" was wrong
+
+    assert Candidate.objects.get(pk=b_c.pk).status == "moved"
+    assert candidate(a, c).status == "open", "the question, of the kept image"
+    assert open_pairs_showing(b) == []
+
+
+def test_the_page_of_a_moved_pair_says_where_its_question_went(archivist, client):
+    a, b, c = copies("permits", 3)
+    b_c = candidate(b, c)
+    same(candidate(a, b), a, archivist)
+    client.force_login(archivist)
+
+    page = client.get(f"/candidates/{b_c.pk}/").content.decode()
+
+    assert f"image {b.pk} was merged onto" in page and f"pair {candidate(a, c).pk}</a>" in page
 
 
 def test_the_second_reviewer_is_told_who_decided_first(archivist):

@@ -140,7 +140,12 @@ class Archive(RuleBasedStateMachine):
         for c in self.candidates():
             live = list(Decision.objects.filter(candidate=c, status__in=("applied", "proposed")))
             assert len(live) <= 1
-            assert c.status == (live[0].verdict if live else "open"), c
+            assert c.status == (live[0].verdict if live else c.status if c.status == "moved" else "open"), c
+
+    @invariant()
+    def no_open_pair_shows_an_image_that_was_merged_away(self) -> None:
+        for c in self.candidates().filter(status="open").select_related("asset_a", "asset_b"):
+            assert c.asset_a.state == c.asset_b.state == "active", c
 
     @invariant()
     def every_merge_and_decision_is_on_the_record(self) -> None:

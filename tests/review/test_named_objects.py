@@ -198,6 +198,9 @@ def test_reversing_a_merge_that_quarantined_another_sources_image_waits_for_an_a
     strip(world["foreign"])  # no permits record shows x or q any more
     strip(Attachment.objects.get(asset=q))
     merged(q, x, world["archivist"])  # x (and CASE-0) onto q: x's chain now ends in permits
+    # The merge moves x's open pairs to q, but leaves one that another reviewer is deciding at that
+    # instant (locked): this is that pair, still open, decided through the chain.
+    Candidate.objects.filter(pk=world["pair"].pk).update(status="open")
     decision = decide_candidate(candidate_id=world["pair"].pk, verdict="same", canonical_id=y.pk,
                                 actor=world["caseworker"], seen=0)  # fmt: skip
     decision_approve(decision_id=decision.pk, actor=world["archivist"])

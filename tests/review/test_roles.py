@@ -16,9 +16,10 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 # 12 reads of the person's groups before the role was cached on the user; 44 and 1 after; 45
 # with the second factor's device (django-otp); 52 since a merge first asks which sources it would
 # reach (both chain ends, the duplicate's source, the records showing it); 53 since the chain ends
-# are checked again once locked and the image actually kept is stored (issue 15 finding 9).
+# are checked again once locked and the image actually kept is stored (issue 15 finding 9); 54 since
+# a merge looks for the merged image's open pairs to move to the kept one (issue 13 item 2).
 # PostgreSQL answers the same request in two more (savepoints around the row locks SQLite does not take).
-DECISION_QUERIES = {"sqlite": 53, "postgresql": 55}
+DECISION_QUERIES = {"sqlite": 54, "postgresql": 56}
 
 
 def role_reads(queries: list[dict]) -> list[str]:
