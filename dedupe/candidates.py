@@ -14,6 +14,7 @@ from django.db import transaction
 
 from . import partial
 from .actions import Action, Subject
+from .addresses import address_conflict
 from .audit import audit_record
 from .inspection import decoder, header_limits, stored_bytes
 from .models import Asset, Attachment, Candidate, CandidateGroup, Fingerprint, ScanRun, Source
@@ -129,13 +130,13 @@ def _addresses(asset_ids: set[int]) -> dict[int, set[str]]:
     shown = Attachment.objects.filter(asset_id__in=asset_ids).values_list("asset_id", "record__address")
     for asset_id, address in shown:
         if address.strip():
-            found.setdefault(asset_id, set()).add(" ".join(address.casefold().split()))
+            found.setdefault(asset_id, set()).add(address)
     return found
 
 
 def _conflict(a: set[str], b: set[str]) -> bool:
-    """Shown on records with different addresses: likely one attachment is wrong."""
-    return bool(a and b and not a & b)
+    """Shown on records of different properties (not only spelled differently): likely one attachment is wrong."""
+    return address_conflict(a, b) is not None
 
 
 def features_of(f: Fingerprint) -> partial.Features:

@@ -126,6 +126,37 @@ def score(
     }
 
 
+def load_wrong_attachments(wrong: Path, ids: dict[str, int]) -> set[int]:
+    """Asset ids of the copies attached to another property's record (wrong_attachments.csv)."""
+    with open(wrong, newline="") as f:
+        return {ids[row["path"]] for row in csv.DictReader(f) if row["path"] in ids}
+
+
+def address_flag_score(found: Iterable[Pair], truth: dict[Pair, str], wrong: set[int], flagged: set[Pair]) -> dict:
+    """The address flag over the true pairs found: a pair should be flagged when either of its two
+    files is a wrong attachment (the other shows the photograph's own property)."""
+    pairs = set(found) & truth.keys()
+    should = {p for p in pairs if p[0] in wrong or p[1] in wrong}
+    raised = pairs & flagged
+    right = len(should & raised)
+    return {
+        "precision": round(right / len(raised), 4) if raised else 1.0,
+        "recall": round(right / len(should), 4) if should else 1.0,
+        "pairs": len(pairs),
+        "flagged": len(raised),
+        "should_flag": len(should),
+    }
+
+
+def address_flagged(ids: Iterable[int]) -> set[Pair]:
+    """Open pairs whose records' addresses conflict (`Candidate.address_conflict`)."""
+    wanted = set(ids)
+    rows = Candidate.objects.filter(status=Candidate.Status.OPEN, address_conflict=True).values_list(
+        "asset_a", "asset_b"
+    )
+    return {(a, b) for a, b in rows.iterator(chunk_size=5000) if a in wanted and b in wanted}
+
+
 def candidate_pairs(ids: Iterable[int]) -> dict[Pair, float]:
     """Open pairs proposed as one photograph (every kind is: none is only 'same scene')."""
     wanted = set(ids)

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dedupe import pixels
+from dedupe.addresses import address_conflict
 from dedupe.models import Asset, Attachment, Candidate
 from dedupe.roles import Capability, can
 
@@ -119,6 +120,18 @@ class Row:
         return self.a != self.b
 
 
+@dataclass
+class AddressRow(Row):
+    """Differs only when the addresses name different properties, not when they are spelled
+    differently (`dedupe.addresses`); `conflict` says what differs."""
+
+    conflict: str | None = None
+
+    @property
+    def differs(self) -> bool:
+        return self.conflict is not None
+
+
 def _jpeg_quality(asset: Asset) -> int | None:
     if asset.format != "JPEG" or not asset.storage_name or asset.state == Asset.State.PURGED:
         return None
@@ -147,6 +160,10 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
     def addresses(asset: Asset) -> str:
         return "; ".join(sorted({x.record.address for x in shown[asset.pk]})) or "none"
 
+    def address_row() -> AddressRow:
+        conflict = address_conflict([x.record.address for x in shown[a.pk]], [x.record.address for x in shown[b.pk]])
+        return AddressRow("Address", addresses(a), addresses(b), conflict)
+
     def captured(asset: Asset) -> str:
         moment = asset.exif_captured_at or asset.captured_at
         return f"{moment:%Y-%m-%d %H:%M}" if moment else "unknown"
@@ -157,7 +174,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
     rows = [
         Row("Source", a.source.name, b.source.name),
         Row("Record", records(a), records(b)),
-        Row("Address", addresses(a), addresses(b)),
+        address_row(),
         Row("Captured", captured(a), captured(b)),
         Row(
             "Dimensions",

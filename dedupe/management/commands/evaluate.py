@@ -5,11 +5,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dedupe.evaluation import (
+    address_flag_score,
+    address_flagged,
     baseline_pairs,
     candidate_pairs,
     hard_negative_kinds,
     load_lookalikes,
     load_truth,
+    load_wrong_attachments,
     score,
 )
 
@@ -20,13 +23,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("truth", type=Path)
         parser.add_argument("--hard-negatives", type=Path, help="hard_negatives.csv: look-alike pairs")
+        parser.add_argument(
+            "--wrong-attachments",
+            type=Path,
+            help="wrong_attachments.csv: copies attached to another property's record; scores the address flag",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument(
             "--baseline", action="store_true", help="also score imagehash pHash, naive decode, threshold 10, all pairs"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for path in filter(None, [options["truth"], options["hard_negatives"]]):
+        for path in filter(None, [options["truth"], options["hard_negatives"], options["wrong_attachments"]]):
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
         ids, truth = load_truth(options["truth"])
@@ -34,7 +42,11 @@ class Command(BaseCommand):
             raise CommandError(f"{options['truth']}: none of its paths were imported; run import_archive first")
         lookalikes = load_lookalikes(options["hard_negatives"], ids) if options["hard_negatives"] else []
         kinds = hard_negative_kinds(options["truth"], ids, lookalikes)
-        result = score(candidate_pairs(ids.values()), truth, lookalikes, kinds)
+        found = candidate_pairs(ids.values())
+        result = score(found, truth, lookalikes, kinds)
+        if options["wrong_attachments"]:
+            wrong = load_wrong_attachments(options["wrong_attachments"], ids)
+            result["address_flag"] = address_flag_score(found, truth, wrong, address_flagged(ids.values()))
         if options["baseline"]:
             result["baseline"] = score(baseline_pairs(ids.values()), truth, lookalikes, kinds)
         if options["json"]:
@@ -60,4 +72,10 @@ class Command(BaseCommand):
         for kind, hn in r["hard_negatives_proposed"].items():
             self.stdout.write(
                 f"  hard negatives {kind:<16} {hn['proposed']} of {hn['pairs']} proposed as one photograph"
+            )
+        if "address_flag" in r:
+            af = r["address_flag"]
+            self.stdout.write(
+                f"  address flag over the {af['pairs']} true pairs found: precision {af['precision']:.4f}  "
+                f"recall {af['recall']:.4f} ({af['flagged']} flagged, {af['should_flag']} with a wrong attachment)"
             )
