@@ -64,7 +64,7 @@ def role_of(user: Any) -> str:
     """
     if user is None:
         return SYSTEM
-    if not getattr(user, "is_authenticated", False):
+    if not user.is_authenticated:  # a User or Django's AnonymousUser: both say
         return ""
     if user.is_superuser:
         return Role.ADMINISTRATOR.value

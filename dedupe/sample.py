@@ -23,6 +23,10 @@ SOURCES = ("assessor-parcels", "building-permits", "encampment-outreach", "housi
 STREETS = ("Temple St", "Figueroa St", "Alvarado St", "Vermont Ave", "Olympic Blvd", "Spring St", "Main St")
 SHARE_WITH_COPIES = 0.6
 SHARE_WITH_LOOKALIKE = 0.15
+# A copy filed by another system sits on that system's record of the same property, its address
+# spelled that system's way; this share sits on another property's record (a wrong attachment).
+SHARE_WRONGLY_ATTACHED = 0.1
+SPELLINGS = {"St": "Street", "Ave": "Avenue", "Blvd": "Boulevard"}
 
 
 @dataclass(frozen=True)
@@ -192,8 +196,9 @@ TRANSFORMS: dict[str, Callable[[Image.Image, random.Random], tuple[str, bytes]]]
 class _Writer:
     """Places files under OUT and remembers the manifest, truth and look-alike rows."""
 
-    def __init__(self, out: Path, rng: random.Random) -> None:
-        self.out, self.rng = out, rng
+    def __init__(self, out: Path, rng: random.Random, spelling: random.Random) -> None:
+        # Spellings draw from their own generator: the pictures of a seed stay what they were.
+        self.out, self.rng, self.spelling = out, rng, spelling
         self.manifest: list[list] = []
         self.truth: list[list] = []
         self.hard: list[list] = []
@@ -225,7 +230,7 @@ def build_sample_archive(
     size = (side, side * 3 // 4)
     for source in SOURCES:
         (out / "images" / source).mkdir(parents=True, exist_ok=True)
-    writer = _Writer(out, rng)
+    writer = _Writer(out, rng, random.Random(seed + 1_000_003))
     for number in range(originals):
         _original_with_copies(writer, number, size, rng)
     if bad:
@@ -252,9 +257,24 @@ def _original_with_copies(writer: _Writer, number: int, size: tuple[int, int], r
         writer.place(raw, "jpg", group, "byte-copy", source, record)
     for name in rng.sample(sorted(TRANSFORMS), rng.randint(1, 3)):
         copy_source = rng.choice(SOURCES)
-        copy_record = writer.record(copy_source) if rng.random() < 0.7 else (writer.record(copy_source)[0], record[1])
+        wrong = rng.random() < SHARE_WRONGLY_ATTACHED
+        copy_record = writer.record(copy_source)
+        if not wrong:
+            copy_record = (copy_record[0], _respelled(record[1], writer.spelling))
         ext, blob = TRANSFORMS[name](picture, rng)
         writer.place(blob, ext, group, name, copy_source, copy_record)
+
+
+def _respelled(address: str, rng: random.Random) -> str:
+    """The same property as another record system writes it: capitals, the street type in full,
+    with or without the city and a ZIP."""
+    number_street, _, _ = address.partition(",")
+    number, street = number_street.split(" ", 1)
+    name, kind = street.rsplit(" ", 1)
+    street = f"{name} {SPELLINGS.get(kind, kind)}" if rng.random() < 0.5 else street
+    city = rng.choice(["", ", Los Angeles, CA", f", Los Angeles, CA 900{rng.randint(10, 99)}"])
+    spelled = f"{number} {street}{city}"
+    return spelled.upper() if rng.random() < 0.5 else spelled
 
 
 def _bad_inputs(writer: _Writer, out: Path) -> None:

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from dedupe.candidates import groups_rebuild
-from dedupe.models import Candidate
+from dedupe.models import Asset, Candidate
 from tests.factories import archive_rows, store_bytes, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -166,3 +166,34 @@ def test_a_pair_across_an_assigned_and_an_unassigned_source_is_nowhere_for_the_c
     assert mentions(client.get("/queue/").content.decode(), mixed)
     assert mentions(client.get(f"/assets/{own.pk}/").content.decode(), mixed)
     assert mentions(client.get(f"/records/{record}/").content.decode(), mixed)
+
+
+def test_a_mixed_pair_whose_first_image_is_the_unassigned_one_is_nowhere_for_the_caseworker(client, world):
+    """Pairs are stored lower id first: the unassigned half may be either side, and both are checked."""
+    objects, users = world
+    unassigned = objects["permits"]["asset"]
+    late = Asset.objects.get(pk=objects["cases"]["asset"].pk)
+    late.pk, late.origin_path, late.sha256 = None, "cases/late.jpg", "f" * 64
+    late.save()  # a cases image with a higher id than the permits one
+    pair = Candidate.objects.create(asset_a=unassigned, asset_b=late, kind="near", score=0.97)
+    assert pair.asset_a.source.slug == "permits" and pair.asset_b.source.slug == "cases"
+    client.force_login(users["caseworker"])
+
+    desk = client.get(f"/candidates/{pair.pk}/")
+    queue = client.get("/queue/").content.decode()
+
+    assert desk.status_code == 404 and not mentions(queue, pair)
+    client.force_login(users["archivist"])  # the positive control
+    assert client.get(f"/candidates/{pair.pk}/").status_code == 200
+    assert mentions(client.get("/queue/").content.decode(), pair)
+
+
+def test_a_group_with_nothing_left_open_is_not_found(client, world):
+    objects, users = world
+    pair = objects["cases"]["candidate"]
+    client.force_login(users["archivist"])
+    assert client.get(f"/groups/{pair.group_id}/").status_code == 200  # the positive control
+
+    Candidate.objects.filter(pk=pair.pk).update(status="different")
+
+    assert client.get(f"/groups/{pair.group_id}/").status_code == 404
