@@ -4,7 +4,8 @@ bulk approval of byte-identical groups (shown before anything is applied)."""
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from dedupe.models import Asset, Attachment, Candidate, CandidateGroup
+from dedupe.models import Asset, Attachment, Candidate
+from dedupe.scoring import components
 
 from ..keeper import Copy, suggest
 from ..models import KeeperPolicy
@@ -39,21 +40,32 @@ class ExactPlan:
 
 
 def exact_groups_plan(sources=None, limit: int = 500) -> ExactPlan:
-    """Groups whose open pairs are all byte-identical, each with its keeper, members and bytes."""
+    """In each group with open byte-identical pairs, its largest set of byte-identical copies: the
+    copy to keep, the rest to merge onto it, and what stays open for review (near copies beside them).
+
+    A group usually mixes byte copies with near copies, so only its byte-identical members are
+    planned; one set per group (applying it changes the group, so a second set of other bytes in
+    the same group comes in the next plan).
+    """
     plan = ExactPlan()
-    groups = CandidateGroup.objects.filter(size__gt=0, best_kind=Candidate.Kind.EXACT).exclude(
-        candidates__in=Candidate.objects.filter(status=Candidate.Status.OPEN).exclude(kind=Candidate.Kind.EXACT)
-    )
+    exact = Candidate.objects.filter(status=Candidate.Status.OPEN, kind=Candidate.Kind.EXACT, group__isnull=False)
     if sources is not None:
-        groups = groups.filter(candidates__asset_a__source__in=sources)
-    for group in groups.distinct().order_by("pk")[:limit]:
-        members = group_members(group.pk)
-        keep, why = suggest_canonical(members)
-        others = members - {keep}
+        exact = exact.filter(asset_a__source__in=sources, asset_b__source__in=sources)
+    by_group: dict[int, list[tuple[int, int]]] = {}
+    for group_id, a, b in exact.order_by("group_id", "pk").values_list("group_id", "asset_a", "asset_b"):
+        if len(by_group) == limit and group_id not in by_group:
+            break
+        by_group.setdefault(group_id, []).append((a, b))
+    for group_id, pairs in by_group.items():
+        copies = max(({x for i in c for x in pairs[i]} for c in components(pairs)), key=lambda c: (len(c), -min(c)))
+        members = group_members(group_id)
+        keep, why = suggest_canonical(copies)
+        others = copies - {keep}
         shown = Attachment.objects.filter(asset_id__in=others, state__in=Attachment.SHOWN)
         size = sum(Asset.objects.filter(pk__in=others).values_list("byte_size", flat=True))
-        plan.groups.append({"group": group.pk, "members": sorted(members), "keep": keep, "why": why,
-                            "records": shown.values("record").distinct().count(), "bytes": size})  # fmt: skip
+        plan.groups.append({"group": group_id, "members": sorted(members), "copies": sorted(copies), "keep": keep,
+                            "why": why, "records": shown.values("record").distinct().count(), "bytes": size,
+                            "left_open": len(members - copies)})  # fmt: skip
         plan.merges += len(others)
         plan.records += plan.groups[-1]["records"]
         plan.bytes_quarantined += size

@@ -102,7 +102,8 @@ def exact_groups_apply(plan: ExactPlan, *, actor) -> dict:
     for item in plan.groups:
         try:
             members = set(item["members"])
-            decide_group(group_id=item["group"], canonical_id=item["keep"], actor=actor, seen_members=members)
+            decide_group(group_id=item["group"], canonical_id=item["keep"], actor=actor, seen_members=members,
+                         exclude=members - set(item.get("copies", members)))  # fmt: skip
             applied += 1
         except DecisionRefused as refused:
             skipped.append({"group": item["group"], "reason": str(refused)})

@@ -94,6 +94,40 @@ def test_bulk_approval_shows_its_plan_then_applies_one_merge_per_duplicate(archi
     assert Candidate.objects.filter(status="open", kind="near").count() == 1
 
 
+def test_the_byte_identical_members_of_a_mixed_group_are_planned_and_the_near_ones_left_open(archivist):
+    """Most groups holding a byte copy also hold near copies: those groups are offered too."""
+    group, (a, b, c, d) = group_of(4)  # all near
+    Asset.objects.filter(pk__in=[a.pk, c.pk]).update(sha256="c" * 64)
+    Candidate.objects.filter(asset_a=a, asset_b=c).update(kind="exact", score=1.0)
+
+    plan = exact_groups_plan()
+
+    assert [(g["group"], g["copies"], g["left_open"]) for g in plan.groups] == [(group.pk, [a.pk, c.pk], 2)]
+    assert (plan.merges, plan.records) == (1, 1)
+    kept, merged = plan.groups[0]["keep"], ({a.pk, c.pk} - {plan.groups[0]["keep"]}).pop()
+
+    assert exact_groups_apply(plan, actor=archivist) == {"applied": 1, "skipped": []}
+
+    assert Asset.objects.get(pk=merged).state == "quarantined"
+    assert set(Asset.objects.filter(state="active").values_list("pk", flat=True)) == {kept, b.pk, d.pk}
+    still_open = {(x.asset_a_id, x.asset_b_id) for x in Candidate.objects.filter(status="open")}
+    near = {tuple(sorted(p)) for p in ((kept, b.pk), (kept, d.pk), (b.pk, d.pk))}
+    assert still_open == near, "the near pairs stay open, asked of the kept copy"
+    assert exact_groups_plan().groups == [], "nothing byte-identical left to plan"
+
+
+def test_the_plan_shows_thumbnails_of_the_copy_kept_and_those_merged(client, archivist):
+    group, (a, b, c) = group_of(3)
+    Asset.objects.filter(pk__in=[a.pk, b.pk]).update(sha256="c" * 64)
+    Candidate.objects.filter(asset_a=a, asset_b=b).update(kind="exact", score=1.0)
+    client.force_login(archivist)
+
+    page = client.get("/exact-groups/").content.decode()
+
+    assert f"/assets/{a.pk}/thumbnail/" in page and f"/assets/{b.pk}/thumbnail/" in page
+    assert f"/assets/{c.pk}/thumbnail/" not in page, "the near copy is not in the plan"
+
+
 def test_only_an_archivist_approves_in_bulk():
     group_of(2, kind="exact")
     caseworker = user_with_role("cleo", "caseworker")
