@@ -23,6 +23,8 @@ import pillow_heif
 import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import pixels
+
 # The formats a photo may arrive in (HEIF: what tablets and phones upload, through pillow-heif).
 # Everything else, however well Pillow could read it, is "not a supported image".
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP", "HEIF")
@@ -72,6 +74,8 @@ class Probe:
     height: int
     orientation: int | None
     captured_at: datetime | None
+    # JPEG quality estimated from the luminance table (None for other formats): keeper facts.
+    jpeg_quality: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,10 @@ class Prints:
     thumbnail: bytes
     phash_mirror: int = 0  # of the mirror image: a copy flipped left to right meets its original
     phash256_mirror: bytes = b""
+    # The share of the width and of the height that is picture, letterbox bars trimmed: a copy
+    # padded with black bars has more pixels but no more picture (the keeper counts picture).
+    content_width: float = 1.0
+    content_height: float = 1.0
 
 
 @functools.cache
@@ -149,12 +157,14 @@ def probe(fp: BinaryIO, *, max_pixels: int, max_decoded_bytes: int | None = None
         orientation = _orientation(exif)
         if orientation in (5, 6, 7, 8):  # stored sideways: report the size as it is shown
             width, height = height, width
+        luma = (getattr(im, "quantization", None) or {}).get(0)
         return Probe(
             format=(im.format or "").upper(),
             width=width,
             height=height,
             orientation=orientation,
             captured_at=_captured_at(exif),
+            jpeg_quality=pixels.quality_from_table(luma) if luma and im.format == "JPEG" else None,
         )
 
 
@@ -311,7 +321,8 @@ def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
     buf = io.BytesIO()
     thumb.save(buf, "WEBP", quality=80, method=0)
     grey = thumb.convert("L")  # every hash works on grey; convert once
-    content = grey.crop(content_box(grey))
+    box = content_box(grey)
+    content = grey.crop(box)
     centre = zoomed(content)
     mirrored = ImageOps.mirror(content)
     return Prints(
@@ -323,4 +334,6 @@ def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
         thumbnail=buf.getvalue(),
         phash_mirror=hash_to_int(imagehash.phash(mirrored)),
         phash256_mirror=hash_to_bytes(imagehash.phash(mirrored, hash_size=16)),
+        content_width=(box[2] - box[0]) / grey.width,
+        content_height=(box[3] - box[1]) / grey.height,
     )

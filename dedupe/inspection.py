@@ -119,10 +119,15 @@ def _write_readable(
         asset.format, asset.width, asset.height = probe.format, probe.width, probe.height
         asset.exif_orientation = probe.orientation
         asset.exif_captured_at = aware(probe.captured_at)
+        asset.jpeg_quality = probe.jpeg_quality
+        asset.content_pixels = round(probe.width * result.prints.content_width) * round(
+            probe.height * result.prints.content_height
+        )
     Asset.objects.bulk_update(
         [assets[asset_id] for asset_id in results],
-        ["inspection", "thumbnail_name", "format", "width", "height", "exif_orientation", "exif_captured_at"],
-    )
+        ["inspection", "thumbnail_name", "format", "width", "height", "exif_orientation", "exif_captured_at",
+         "jpeg_quality", "content_pixels"],
+    )  # fmt: skip
     Fingerprint.objects.bulk_create(
         [
             Fingerprint(

@@ -77,6 +77,10 @@ class Asset(models.Model):
     exif_orientation = models.PositiveSmallIntegerField(null=True, blank=True)
     exif_captured_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(null=True, blank=True, help_text="As the source system reports it.")
+    # Facts the keeper rules rest on, from inspection: the pixels that are picture (letterbox bars
+    # trimmed) and the JPEG quality estimate. None for assets inspected before these were kept.
+    content_pixels = models.PositiveBigIntegerField(null=True, blank=True)
+    jpeg_quality = models.PositiveSmallIntegerField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     inspection = models.CharField(max_length=16, choices=Inspection.choices, default=Inspection.PENDING)
     unreadable_reason = models.TextField(blank=True)
@@ -103,6 +107,11 @@ class Asset(models.Model):
     @property
     def pixels(self) -> int:
         return (self.width or 0) * (self.height or 0)
+
+    @property
+    def picture_pixels(self) -> int:
+        """The pixels that are picture; all of them when inspection did not measure it."""
+        return self.pixels if self.content_pixels is None else self.content_pixels
 
 
 class Fingerprint(models.Model):

@@ -362,6 +362,7 @@ def _checked(op: str, item_id: int, line: dict) -> "Inspection | str | Failure":
             height=_int(probe["height"]),
             orientation=None if orientation is None else _int(orientation),
             captured_at=None if captured is None else datetime.fromisoformat(_text(captured)),
+            jpeg_quality=None if probe["jpeg_quality"] is None else _int(probe["jpeg_quality"]),
         ),
         prints=imaging.Prints(
             phash=_int(prints["phash"]),
@@ -372,6 +373,8 @@ def _checked(op: str, item_id: int, line: dict) -> "Inspection | str | Failure":
             thumbnail=base64.b64decode(_text(prints["thumbnail"]), validate=True),
             phash_mirror=_int(prints["phash_mirror"]),
             phash256_mirror=_hash256(prints["phash256_mirror"]),
+            content_width=_share(prints["content_width"]),
+            content_height=_share(prints["content_height"]),
         ),
         features=_features(ok["features"]),
     )
@@ -401,6 +404,13 @@ def _blob(value: object) -> str:
     """Base64 text of at most a few dozen kilobytes (the features), unlike _text's 1000 characters."""
     if not isinstance(value, str) or len(value) > 64 * 1024:
         raise ValueError("binary field is not base64 text of a permitted length")
+    return value
+
+
+def _share(value: object) -> float:
+    """A fraction of a side: a float in (0, 1]."""
+    if type(value) is not float or not 0.0 < value <= 1.0:
+        raise ValueError(f"{value!r} is not a share of a side")
     return value
 
 

@@ -7,20 +7,27 @@ from dataclasses import dataclass, field
 from dedupe.models import Asset, Attachment, Candidate
 from dedupe.scoring import components
 
-from ..keeper import Copy, suggest
+from ..keeper import Copy, Suggestion, suggestion
 from ..models import KeeperPolicy
 
 
 def suggest_canonical(asset_ids: Iterable[int]) -> tuple[int, str]:
     """The copy the keeper rules of the sources involved would keep, and why."""
+    chosen = keeper_suggestion(asset_ids)
+    return chosen.asset_id, chosen.why
+
+
+def keeper_suggestion(asset_ids: Iterable[int]) -> Suggestion:
+    """`suggest_canonical` with the fact the deciding rule read for each copy (shown at the desk)."""
     assets = list(Asset.objects.filter(pk__in=list(asset_ids)).select_related("source").order_by("pk"))
     rules: list[str] = []
     policies = KeeperPolicy.objects.filter(source__in={a.source_id for a in assets}).order_by("source__slug")
     for policy in policies:
         rules.extend(r for r in policy.rules if r not in rules)
     active = [a for a in assets if a.state == Asset.State.ACTIVE] or assets
-    copies = [Copy(a.pk, a.source.slug, a.pixels, a.byte_size, a.exif_captured_at, a.imported_at) for a in active]
-    return suggest(copies, rules)
+    copies = [Copy(a.pk, a.source.slug, a.picture_pixels, a.byte_size, a.exif_captured_at, a.imported_at,
+                   a.jpeg_quality) for a in active]  # fmt: skip
+    return suggestion(copies, rules)
 
 
 def group_members(group_id: int) -> set[int]:

@@ -24,7 +24,7 @@ from dedupe.roles import Capability, can
 
 from ..forms import AssignmentForm, DecisionForm, first_error
 from ..models import Decision, Reversal
-from ..selectors.groups import suggest_canonical
+from ..selectors.groups import keeper_suggestion
 from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, pair_moved, queue_filtered, reviewers
 from ..selectors.visibility import (
     candidate_for,
@@ -133,6 +133,8 @@ class AddressRow(Row):
 
 
 def _jpeg_quality(asset: Asset) -> int | None:
+    if asset.jpeg_quality is not None:  # kept by inspection; older assets are read once per page
+        return asset.jpeg_quality
     if asset.format != "JPEG" or not asset.storage_name or asset.state == Asset.State.PURGED:
         return None
     try:
@@ -140,6 +142,10 @@ def _jpeg_quality(asset: Asset) -> int | None:
             return pixels.jpeg_quality(cast(BinaryIO, f))  # a File proxies its binary file
     except OSError:  # a missing file has no estimate; the page still shows
         return None
+
+
+def _picture(asset: Asset) -> str:
+    return f"{asset.picture_pixels:,} pixels" if asset.content_pixels is not None else "not measured"
 
 
 def _records(asset: Asset, user) -> list[Attachment]:
@@ -181,6 +187,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
             f"{a.width} × {a.height}" if a.width else "unknown",
             f"{b.width} × {b.height}" if b.width else "unknown",
         ),
+        Row("Picture (bars trimmed)", _picture(a), _picture(b)),
         Row("Bytes", f"{a.byte_size:,}", f"{b.byte_size:,}"),
         Row("Format", a.format or "unknown", b.format or "unknown"),
         Row("JPEG quality (estimate)", _jpeg_quality(a) or "–", _jpeg_quality(b) or "–"),
@@ -193,7 +200,7 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
 
 def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "", notice: str = "") -> dict:
     rows, shown = _facts(candidate, request.user)
-    keep, why = suggest_canonical([candidate.asset_a_id, candidate.asset_b_id])
+    keep, why, facts = keeper_suggestion([candidate.asset_a_id, candidate.asset_b_id])
     recent = (
         Decision.objects.filter(decided_by=request.user)
         .select_related("candidate")
@@ -205,7 +212,9 @@ def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "
         "a": candidate.asset_a,
         "b": candidate.asset_b,
         "rows": rows,
-        "shown": [(candidate.asset_a, shown[candidate.asset_a_id]), (candidate.asset_b, shown[candidate.asset_b_id])],
+        "shown": [
+            (asset, shown[asset.pk], facts.get(asset.pk, "")) for asset in (candidate.asset_a, candidate.asset_b)
+        ],
         "keep": keep,
         "why": why,
         "seen": last_decision_id(candidate.pk),

@@ -77,6 +77,30 @@ def test_letterbox_bars_are_trimmed_but_a_plain_sky_is_not():
     assert imaging.content_box(sky) == (0, 0, 640, 480)
 
 
+def test_a_copy_padded_with_bars_has_more_pixels_but_no_more_picture():
+    picture = photo(3, (640, 480))
+    data = {"plain": jpeg_bytes(picture), "boxed": jpeg_bytes(letterboxed(picture))}
+
+    measured = {}
+    for name, blob in data.items():
+        probe = imaging.probe(io.BytesIO(blob), max_pixels=10**9)
+        prints = fast_prints(blob)
+        measured[name] = round(probe.width * prints.content_width) * round(probe.height * prints.content_height)
+
+    assert measured["plain"] == 640 * 480
+    assert measured["boxed"] == pytest.approx(640 * 480, rel=0.02), "the bars are not picture"
+
+
+def test_the_header_gives_a_jpeg_quality_estimate_and_other_formats_none():
+    picture = photo(4, (320, 240))
+    estimates = [imaging.probe(io.BytesIO(jpeg_bytes(picture, q)), max_pixels=10**9).jpeg_quality for q in (60, 92)]
+    png = io.BytesIO()
+    picture.save(png, "PNG")
+
+    assert estimates[0] == pytest.approx(60, abs=1) and estimates[1] == pytest.approx(92, abs=1)
+    assert imaging.probe(io.BytesIO(png.getvalue()), max_pixels=10**9).jpeg_quality is None
+
+
 def test_a_corrupt_jpeg_is_unreadable_with_a_reason():
     good = jpeg_bytes(photo(4))
     broken = good[: len(good) // 2] + bytes(range(256)) * 8 + good[len(good) // 2 + 2048 :]

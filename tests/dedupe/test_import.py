@@ -103,6 +103,25 @@ def test_readable_files_get_fingerprints_and_a_thumbnail(tmp_path):
         assert (asset.width, asset.height, asset.format) == (640, 480, "JPEG")
 
 
+def test_inspection_keeps_the_facts_the_keeper_reads(tmp_path):
+    """The picture without its bars, and the JPEG quality estimate: from the file, once."""
+    from tests.factories import letterboxed
+
+    picture = photo(7)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images/plain.jpg").write_bytes(jpeg_bytes(picture, quality=75))
+    (tmp_path / "images/boxed.jpg").write_bytes(jpeg_bytes(letterboxed(picture), quality=95))
+    rows = [["images/plain.jpg", "permits", "P-1", "1", "1 Main St", ""],
+            ["images/boxed.jpg", "permits", "P-2", "1", "1 Main St", ""]]  # fmt: skip
+
+    run_import(write_manifest(tmp_path, rows))
+
+    plain, boxed = (Asset.objects.get(origin_path=f"images/{n}.jpg") for n in ("plain", "boxed"))
+    assert (plain.jpeg_quality, boxed.jpeg_quality) == (75, 95)
+    assert plain.content_pixels == plain.pixels == 640 * 480
+    assert boxed.pixels == 800 * 480 and boxed.content_pixels == pytest.approx(640 * 480, rel=0.02)
+
+
 def test_reimporting_changes_nothing(tmp_path):
     manifest = small_archive(tmp_path)
     first = run_import(manifest)

@@ -9,9 +9,10 @@ from tests.factories import jpeg_bytes, photo, png_bytes
 
 
 def test_it_estimates_a_jpegs_quality_from_its_tables_lower_for_a_resaved_copy():
-    estimates = [jpeg_quality(io.BytesIO(jpeg_bytes(photo(1), quality=q))) for q in (40, 75, 95)]
-    assert estimates == sorted(estimates) and len(set(estimates)) == 3
-    assert all(abs(got - q) <= 7 for got, q in zip(estimates, (40, 75, 95), strict=True))
+    qualities = (30, 40, 60, 75, 88, 95)
+    estimates = [jpeg_quality(io.BytesIO(jpeg_bytes(photo(1), quality=q))) for q in qualities]
+    # Within a point of what the encoder was told (the tables are compared in Pillow's order).
+    assert all(abs(got - q) <= 1 for got, q in zip(estimates, qualities, strict=True)), estimates
 
 
 def test_the_standard_table_is_quality_fifty():

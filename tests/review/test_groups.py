@@ -68,7 +68,7 @@ def test_the_suggested_keeper_follows_the_sources_rules():
     group, (a, b) = group_of(2)
     Asset.objects.filter(pk=a.pk).update(width=4000, height=3000)
 
-    assert suggest_canonical([a.pk, b.pk]) == (a.pk, "Suggested because it has the most pixels.")
+    assert suggest_canonical([a.pk, b.pk]) == (a.pk, "Suggested because it has the most picture (bars trimmed).")
     KeeperPolicy.objects.create(source=a.source, rules=["earliest_import"])
     Asset.objects.filter(pk=b.pk).update(imported_at=a.imported_at.replace(year=2001))
     keep, why = suggest_canonical([a.pk, b.pk])
