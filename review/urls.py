@@ -10,6 +10,7 @@ urlpatterns = [
     path("records/", archive.record_search, name="record-search"),
     path("records/<int:pk>/", archive.record_detail, name="record-detail"),
     path("attachments/<int:pk>/restore/", archive.attachment_restore_view, name="attachment-restore"),
+    path("missing/", archive.missing_imagery, name="missing-imagery"),
     path("assets/<int:pk>/", archive.asset_detail, name="asset-detail"),
     path("assets/<int:pk>/original/", images.asset_original, name="asset-original"),
     path("queue/", desk.queue, name="queue"),

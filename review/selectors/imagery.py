@@ -48,6 +48,8 @@ class Suggestion:
         MERGED = "merged", "the image its old image was merged into"
         ORIGINAL = "original", "the image it showed, still stored"
         QUARANTINED_ORIGINAL = "quarantined_original", "the image it showed, quarantined with its bytes kept"
+        # Before the image that broke: a re-upload of a corrupt file moves the slot off a good image.
+        PREVIOUS = "previous", "an image it showed before, still stored"
         MATCHING_FINGERPRINT = "matching_fingerprint", "another copy of the same photograph"
 
     kind: Kind
@@ -202,6 +204,11 @@ def _from_old_asset(mine: int, assets: dict, ends: dict, history: list[int], usa
         if asset is not None and asset.state == Asset.State.QUARANTINED and usable(asset, quarantined=True):
             why = f"image {pk}, which it showed, is quarantined and its bytes are still stored"
             offers.append(Suggestion(Suggestion.Kind.QUARANTINED_ORIGINAL, pk, why))
+    for pk in earlier:  # newest first: the image shown just before the one that was lost
+        asset = assets.get(pk)
+        if asset is not None and asset.state == Asset.State.ACTIVE and usable(asset):
+            why = f"image {pk}, which it showed before image {mine}, is still stored and readable"
+            offers.append(Suggestion(Suggestion.Kind.PREVIOUS, pk, why))
     return offers
 
 

@@ -6,6 +6,7 @@ A caseworker never reaches a source not assigned to them, whatever URL they type
 """
 
 from datetime import date
+from itertools import islice
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,7 +21,7 @@ from dedupe.roles import Capability, can
 
 from ..forms import RestoreForm, first_error
 from ..selectors.history import asset_history, record_history
-from ..selectors.imagery import missing_for
+from ..selectors.imagery import missing_for, records_missing_imagery
 from ..selectors.records import record_page
 from ..selectors.visibility import (
     asset_for,
@@ -93,6 +94,7 @@ def attachment_restore_view(request: AuthenticatedHttpRequest, pk: int) -> HttpR
     if not form.is_valid():
         messages.error(request, first_error(form, plain=("asset",)))
         return redirect("review:record-detail", record.pk)
+    back = redirect("review:missing-imagery") if request.POST.get("back") == "missing" else None
     asset_id, note = form.cleaned_data["asset"], form.cleaned_data["note"]
     try:
         attachment_restore(
@@ -104,8 +106,32 @@ def attachment_restore_view(request: AuthenticatedHttpRequest, pk: int) -> HttpR
     except RestoreRefused as refused:
         messages.error(request, f"Not restored: {refused}.")
     else:
-        messages.success(request, f"Slot {attachment.slot} shows image {asset_id} again.")
-    return redirect("review:record-detail", record.pk)
+        messages.success(request, f"Record {record.external_id}, slot {attachment.slot} shows image {asset_id} again.")
+    return back or redirect("review:record-detail", record.pk)
+
+
+MISSING_PAGE = 50
+
+
+@require_GET
+@login_required
+def missing_imagery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Every stripped placeholder in the person's sources (or one of them), with what could restore
+    each and a restore button: the caseworker's list, linked from the home page's figure."""
+    within = set(visible_sources(request.user).values_list("pk", flat=True))
+    slug = request.GET.get("source") or None
+    source = source_for(request.user, slug) if slug else None  # 404 for a source not theirs
+    after = int(request.GET["after"]) if request.GET.get("after", "").isdigit() else 0
+    found = list(islice(records_missing_imagery(source=slug, within=within, after=after), MISSING_PAGE + 1))
+    page, more = found[:MISSING_PAGE], len(found) > MISSING_PAGE
+    context = {
+        "missing": page,
+        "source": source,
+        "sources": visible_sources(request.user).order_by("name"),
+        "next_after": page[-1].attachment_id if more else None,
+        "can_restore": can(request.user, Capability.RESTORE),
+    }
+    return render(request, "review/missing_imagery.html", context)
 
 
 @require_GET

@@ -266,3 +266,54 @@ def test_listing_takes_a_bounded_number_of_queries(permits, django_assert_max_nu
 
     with django_assert_max_num_queries(12):
         assert len(list(records_missing_imagery())) == 40
+
+
+def test_the_missing_imagery_list_shows_the_caseworkers_records_with_what_could_restore_each(
+    client, caseworker, cases, permits
+):
+    _, [(mine, my_asset), _] = cases
+    _, [(theirs, their_asset), _] = permits
+    store_bytes(my_asset, their_asset)
+    strip(mine.attachments.get())
+    strip(theirs.attachments.get())
+    client.force_login(caseworker)
+
+    page = client.get("/missing/").content.decode()
+
+    assert f"/records/{mine.pk}/" in page and f'name="asset" value="{my_asset.pk}"' in page
+    assert theirs.external_id not in page and f"/records/{theirs.pk}/" not in page, "another source's record"
+    assert 'href="/missing/"' in client.get("/").content.decode(), "the home page's figure links to it"
+    assert client.get("/missing/", {"source": "permits"}).status_code == 404, "a source not theirs"
+    assert theirs.external_id not in client.get("/missing/", {"source": "cases"}).content.decode()
+
+
+def test_restoring_from_the_list_comes_back_to_the_list(client, caseworker, cases):
+    _, [(record, asset), _] = cases
+    store_bytes(asset)
+    attachment = strip(record.attachments.get())
+    client.force_login(caseworker)
+
+    response = client.post(f"/attachments/{attachment.pk}/restore/", {"asset": asset.pk, "back": "missing"})
+
+    assert response.status_code == 302 and response["Location"] == "/missing/"
+    assert Attachment.objects.get(pk=attachment.pk).state == "restored"
+    assert "No record is missing imagery." in client.get("/missing/").content.decode()
+
+
+def test_a_slot_stripped_by_a_broken_re_upload_is_offered_the_good_image_it_showed_before(tmp_path):
+    from tests.factories import jpeg_bytes, photo, write_manifest
+
+    (tmp_path / "images").mkdir()
+    good = jpeg_bytes(photo(3))
+    rows = [["images/door.jpg", "permits", "P-1", "1", "1 Main St", ""]]
+    (tmp_path / "images/door.jpg").write_bytes(good)
+    call_command("import_archive", str(write_manifest(tmp_path, rows)), "--sync", stdout=io.StringIO())
+    before = Asset.objects.get()
+    (tmp_path / "images/door.jpg").write_bytes(good[: len(good) // 3])  # the tablet sent half the file
+    call_command("import_archive", str(write_manifest(tmp_path, rows)), "--sync", stdout=io.StringIO())
+
+    [missing] = records_missing_imagery()
+
+    assert "unreadable" in missing.reason
+    assert [(s.kind, s.asset_id) for s in missing.suggestions] == [("previous", before.pk)]
+    assert "is still stored and readable" in missing.suggestions[0].reason
