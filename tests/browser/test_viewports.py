@@ -2,10 +2,11 @@
 
 import pytest
 
-from dedupe.models import Candidate
+from dedupe.candidates import groups_rebuild
+from dedupe.models import Asset, Candidate
 from tests.browser.conftest import screenshot
 from tests.browser.test_desk import sign_in_by_keyboard, twelve_pairs
-from tests.factories import user_with_role
+from tests.factories import store_bytes, strip, user_with_role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 SIZES = [(1280, 800), (1920, 1080), (1024, 768), (390, 844)]
@@ -15,12 +16,18 @@ def test_changed_pages_fit_every_viewport(site, browser):
     pairs: list[Candidate] = twelve_pairs()
     user_with_role("ana", "archivist")
     record = pairs[0].asset_a.attachments.first().record
+    store_bytes(pairs[2].asset_a)
+    strip(pairs[2].asset_a.attachments.first())  # one record missing imagery, its image still stored
+    Asset.objects.filter(pk__in=[pairs[1].asset_a_id, pairs[1].asset_b_id]).update(sha256="d" * 64)
+    Candidate.objects.filter(pk=pairs[1].pk).update(kind="exact", score=1.0)  # a byte copy to plan
+    groups_rebuild()
     for width, height in SIZES:
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         sign_in_by_keyboard(page, site, "ana")
         for name, url in (("pair", f"/candidates/{pairs[0].pk}/"), ("record", f"/records/{record.pk}/"),
-                          ("proposals", "/proposals/")):  # fmt: skip
+                          ("proposals", "/proposals/"), ("missing", "/missing/"),
+                          ("exact", "/exact-groups/")):  # fmt: skip
             page.goto(f"{site.url}{url}")
             screenshot(page, f"{name}-{width}x{height}")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
