@@ -14,6 +14,7 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, TruncDate
@@ -21,7 +22,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from dedupe.actions import DECISION_ACTIONS, Action, Subject
-from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Record, Source
+from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Candidate, Record, Source
 from dedupe.spreadsheet import csv_lines
 
 PAGE_SIZE = 50
@@ -43,7 +44,8 @@ EXPORT_FIELDS = tuple(f.attname for f in AuditEvent._meta.concrete_fields)
 # Query-string names of the filters, in the order a description lists them.
 FILTER_NAMES = {
     "actor": "actor", "actor_id": "actor_id", "action": "action", "source": "source", "record": "record",
-    "record_pk": "record_pk", "asset": "asset", "since": "from", "until": "to", "text": "q",
+    "record_pk": "record_pk", "asset": "asset", "pair": "pair", "group": "group", "since": "from", "until": "to",
+    "text": "q",
 }  # fmt: skip
 
 
@@ -66,6 +68,8 @@ class AuditFilters:
     record: str = ""
     record_pk: int | None = None
     asset: int | None = None
+    pair: int | None = None
+    group: int | None = None
     since: date | None = None
     until: date | None = None
     text: str = ""
@@ -80,7 +84,7 @@ class AuditFilters:
         values: dict[str, Any] = {}
         for attr, name in FILTER_NAMES.items():
             text = raw.get(name, "")
-            if attr in ("actor_id", "record_pk", "asset"):
+            if attr in ("actor_id", "record_pk", "asset", "pair", "group"):
                 values[attr] = _number(name, text)
             elif attr in ("since", "until"):
                 values[attr] = _date(name, text)
@@ -144,6 +148,11 @@ class AuditFilters:
             yield self._record_subjects(), True
         if self.asset is not None:
             yield Q(kind=Subject.ASSET, object_id=str(self.asset)), True
+        if self.pair is not None:  # its decisions, merges and assignments all name the pair
+            yield Q(kind=Subject.CANDIDATE, object_id=str(self.pair)), True
+        if self.group is not None:  # a group's events name its pairs (groups are regrouped; pairs stay)
+            pairs = [str(pk) for pk in Candidate.objects.filter(group_id=self.group).values_list("pk", flat=True)]
+            yield Q(kind=Subject.CANDIDATE, object_id__in=pairs), True
 
     def _record_subjects(self) -> Q:
         """The record's own subjects and its placeholders'. A record has a few of each, so they are
@@ -189,6 +198,11 @@ def _date(name: str, text: str) -> date | None:
 
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def actor_choices() -> list[str]:
+    """Who the person filter offers: every account by name (a choice, so no name is mistyped)."""
+    return sorted(get_user_model().objects.values_list("username", flat=True))
 
 
 def action_choices() -> list[str]:

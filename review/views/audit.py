@@ -30,6 +30,7 @@ from ..selectors.audit import (
     AuditFilters,
     BadFilter,
     action_choices,
+    actor_choices,
     actor_heading,
     decisions_per_day,
     events_page,
@@ -63,7 +64,7 @@ def _events_page(
     try:
         filters = AuditFilters.from_query(request.GET, **kw)
     except BadFilter as bad:
-        context.update(error=str(bad), events=[], form=request.GET, actions=action_choices())
+        context.update(error=str(bad), events=[], form=request.GET, actions=action_choices(), actors=actor_choices())
         return render(request, template, context, status=400)
     rows, next_before = events_page(filters.apply(events if events is not None else AuditEvent.objects.all()),
                               request.GET.get("before", ""))  # fmt: skip
@@ -72,7 +73,7 @@ def _events_page(
         minutes, seconds = divmod(int(spent.total_seconds()), 60) if spent else (0, 0)
         vars(row)["time_spent_text"] = f"{minutes} min {seconds} s" if spent else ""  # for the template
     context.update(events=rows, next_before=next_before, filters=filters, form=request.GET,
-                   query=filters.querystring(), actions=action_choices())  # fmt: skip
+                   query=filters.querystring(), actions=action_choices(), actors=actor_choices())  # fmt: skip
     return render(request, template, context)
 
 
@@ -110,8 +111,15 @@ def audit_event(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "decisions": decisions,
         "candidates": [{"candidate": c, "evidence_json": _pretty(c.evidence)} for c in candidates],
         "snapshot_json": _pretty(snapshot) if snapshot is not None else "",
+        "reason_shown": event.reason or _decision_reason(event, decisions),
     }
     return render(request, "audit/event.html", context)
+
+
+def _decision_reason(event: AuditEvent, decisions: list[Decision]) -> str:
+    """A decision's reason code when it has no note: the header says what its card says."""
+    coded = [d for d in decisions if d.reason]
+    return "; ".join(f"{d.get_reason_display()} (decision {d.pk}'s reason code)" for d in coded)
 
 
 def _subject_link(kind: str, object_id: str) -> dict[str, str]:
@@ -125,6 +133,9 @@ def _subject_link(kind: str, object_id: str) -> dict[str, str]:
                 "timeline": reverse("review:audit-timeline-asset", args=[object_id])}  # fmt: skip
     elif kind == Subject.SOURCE:
         urls["url"] = reverse("review:audit-log") + "?" + urlencode({"source": object_id})
+    elif object_id.isdigit() and kind == Subject.CANDIDATE:
+        urls = {"url": reverse("review:candidate", args=[object_id]),
+                "timeline": reverse("review:audit-log") + "?" + urlencode({"pair": object_id})}  # fmt: skip
     return {"kind": kind, "id": object_id, **urls}
 
 

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject
+from dedupe.models import Asset, Attachment, AuditEvent, AuditSubject, Candidate
 from review.models import Decision, Merge
 from review.selectors import audit as audit_reads
 from review.services.merges import unmerge
@@ -470,3 +470,50 @@ def test_an_auditor_cannot_change_anything_through_any_view(client, auditor, his
     changes = Q(action__startswith="decision.") | Q(action__startswith="asset.") | Q(action__startswith="attachment.")
     assert not AuditEvent.objects.filter(changes, pk__gt=last_event).exists()
     assert not AuditEvent.objects.filter(action="audit.export").exists()
+
+
+def test_who_merged_a_pair_and_why_is_one_filter_away(client, auditor, history):
+    """Issue 13: "who merged pair 71, and why": a pair filter, a group filter, a person chosen from a list."""
+    pair = history["first"].decision.candidate
+    other = history["second"].decision.candidate
+    client.force_login(auditor)
+
+    events = shown(client, pair=pair.pk)
+
+    assert set(events) == concerning("candidate", pair.pk) and events, "the pair's decision and merges"
+    assert not set(events) & concerning("candidate", other.pk)
+    from dedupe.candidates import groups_rebuild
+
+    Candidate.objects.filter(pk__in=[pair.pk, other.pk]).update(status="open")
+    groups_rebuild()
+    group = Candidate.objects.get(pk=pair.pk).group_id
+    assert set(shown(client, group=group)) == concerning("candidate", pair.pk)
+    page = client.get("/audit/").content.decode()
+    assert '<select id="f-actor" name="actor">' in page and "<option>archivist</option>" in page
+    assert shown(client, actor="archivist") and all(
+        AuditEvent.objects.get(pk=pk).actor_name == "archivist" for pk in shown(client, actor="archivist")
+    )
+    assert client.get("/audit/", {"pair": "seventy-one"}).status_code == 400, "a filter that cannot apply says so"
+
+
+def test_the_pair_and_image_pages_link_an_auditor_to_their_events(client, auditor, history):
+    pair = history["first"].decision.candidate
+    client.force_login(auditor)
+
+    assert f'/audit/?pair={pair.pk}"' in client.get(f"/candidates/{pair.pk}/").content.decode()
+    asset = history["perm_keep"]
+    assert f"/audit/timeline/asset/{asset.pk}/" in client.get(f"/assets/{asset.pk}/").content.decode()
+
+
+def test_an_events_header_gives_the_decisions_reason_code_when_it_has_no_note(client, auditor, archivist, permits):
+    from review.services.decisions import decide_candidate
+
+    _, [(_, a), (_, b)] = permits
+    pair = Candidate.objects.create(asset_a=a, asset_b=b, kind="near", score=0.8)
+    decide_candidate(candidate_id=pair.pk, verdict="different", reason="neighbouring_property", actor=archivist, seen=0)
+    event = AuditEvent.objects.filter(action="decision.apply").latest("pk")
+    client.force_login(auditor)
+
+    page = client.get(f"/audit/events/{event.pk}/").content.decode()
+
+    assert "Neighbouring property (decision" in page and "none given" not in page
