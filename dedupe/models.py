@@ -442,3 +442,7 @@ class Candidate(models.Model):
 
     def queue_priority(self) -> int:
         return 0 if self.kind == self.Kind.EXACT else 1 if self.address_conflict else 2
+
+    @property
+    def images(self) -> tuple[Asset, Asset]:
+        return self.asset_a, self.asset_b

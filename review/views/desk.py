@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -51,6 +52,8 @@ MAX_SKIPPED = 500
 @login_required
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     candidates, params = queue_filtered(request.user, request.GET)
+    by_kind = dict(candidates.order_by().values_list("kind").annotate(n=Count("pk")).values_list("kind", "n"))
+    totals = [(label, by_kind[value]) for value, label in Candidate.Kind.choices if by_kind.get(value)]
     cursor = cursor_parse(request.GET.get("after", ""))
     if cursor:
         candidates = after_cursor(candidates, *cursor)
@@ -72,6 +75,8 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
             "sources": visible_sources(request.user).order_by("name"),
             "kinds": Candidate.Kind.choices,
             "first": page[0] if page else None,
+            "totals": totals,
+            "total": sum(by_kind.values()),
             "can_assign": can(request.user, Capability.APPROVE),
             "reviewers": reviewers() if can(request.user, Capability.APPROVE) else [],
         },

@@ -33,3 +33,18 @@ def test_changed_pages_fit_every_viewport(site, browser):
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, (name, width, overflow)
         context.close()
+
+
+def test_the_queue_shows_totals_and_thumbnails_and_r_starts_reviewing(site, browser):
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    sign_in_by_keyboard(page, site, "ana")
+
+    page.goto(f"{site.url}/queue/")
+
+    assert page.locator(".totals").inner_text().startswith(f"{len(pairs)} open pairs")
+    assert page.locator(f'img[src="/assets/{pairs[0].asset_a_id}/thumbnail/"]').count() >= 1
+    screenshot(page, "queue-1280x800")
+    page.keyboard.press("r")
+    page.wait_for_url(f"{site.url}/candidates/**")
