@@ -129,6 +129,13 @@
     target.click();
   });
 
+  // The sidebar says which attachment w detaches: the one chosen below the buttons.
+  document.addEventListener("change", function (event) {
+    const chosen = event.target.closest('input[name="wrong_attachment"]');
+    const shown = document.getElementById("w-target");
+    if (chosen && shown) shown.textContent = chosen.dataset.names;
+  });
+
   // Verdicts by mouse or by key wait for the images alike.
   document.addEventListener("click", function (event) {
     const d = desk();

@@ -35,7 +35,7 @@ def test_changed_pages_fit_every_viewport(site, browser):
         context.close()
 
 
-def test_the_queue_shows_totals_and_thumbnails_and_r_starts_reviewing(site, browser):
+def test_the_queue_shows_totals_and_r_starts_reviewing_and_the_pair_says_what_w_detaches(site, browser):
     pairs = twelve_pairs()
     user_with_role("ana", "archivist")
     page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
@@ -48,3 +48,7 @@ def test_the_queue_shows_totals_and_thumbnails_and_r_starts_reviewing(site, brow
     screenshot(page, "queue-1280x800")
     page.keyboard.press("r")
     page.wait_for_url(f"{site.url}/candidates/**")
+    # beside the pair: which attachment w detaches, following the choice below the buttons
+    assert page.locator("#w-target").inner_text().endswith(f"(image {pairs[0].asset_b_id})")
+    page.locator('input[name="wrong_attachment"]').first.check()
+    assert page.locator("#w-target").inner_text().endswith(f"(image {pairs[0].asset_a_id})")

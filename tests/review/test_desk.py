@@ -343,3 +343,19 @@ def test_the_keeper_counts_picture_not_bars_and_shows_the_fact_beside_each_image
     assert "Suggested because it has the most picture (bars trimmed)." in page
     assert '<span class="fact">307,200 picture pixels</span>' in page
     assert '<span class="fact">172,800 picture pixels</span>' in page
+
+
+def test_what_differs_is_beside_the_pair_with_the_address_conflict_in_words(client, archivist):
+    _, made = archive_rows("permits", records=2)
+    (first, a), (second, b) = made
+    Record.objects.filter(pk=first.pk).update(address="755 S Figueroa St")
+    Record.objects.filter(pk=second.pk).update(address="757 SOUTH FIGUEROA STREET, LOS ANGELES, CA")
+    pair = Candidate.objects.create(asset_a=a, asset_b=b, kind="near", score=0.9)
+    client.force_login(archivist)
+
+    page = client.get(f"/candidates/{pair.pk}/").content.decode()
+    beside = page.split('aria-label="What differs"')[1].split("</section>")[0]
+
+    assert "<dt>Address</dt>" in beside and "755 vs 757" in beside
+    assert f'id="w-target">{second.external_id} slot 1 (image {b.pk})' in beside
+    assert "<dt>Source</dt>" not in beside, "only what differs"
