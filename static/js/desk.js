@@ -112,8 +112,14 @@
   document.addEventListener("keydown", function (event) {
     const d = desk();
     if (!d || event.ctrlKey || event.metaKey || event.altKey) return;
+    const keyList = d.querySelector("#help");  // the group page has none
     if (event.key === "Escape") {
-      d.querySelector("#help").hidden = true;
+      if (keyList) keyList.hidden = true;
+      return;
+    }
+    // While the key list is open it is modal: only ? (which closes it) and Escape act.
+    if (keyList && !keyList.hidden && event.key !== "?") {
+      event.preventDefault();
       return;
     }
     if (event.target.closest("input[type=text], input:not([type]), textarea, select")) return;

@@ -187,12 +187,35 @@ def test_a_group_is_decided_by_keyboard(site, page):
     page.goto(f"{site.url}/groups/{group.pk}/")
     page.locator(f'body[data-ready="group-{group.pk}"]').wait_for()
     screenshot(page, "review-group")
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.keyboard.press("Escape")  # threw on this page (it has no key list)
+    assert page.title().startswith(f"Group {group.pk}") and "</div>" not in page.title()
 
     page.keyboard.press("2")
     page.keyboard.press("m")
     page.wait_for_url(f"{site.url}/queue/")
 
     assert [Asset.objects.get(pk=x.pk).state for x in (a, b, c)] == ["quarantined", "active", "quarantined"]
+    assert errors == []
+
+
+def test_the_key_list_is_modal_keys_do_nothing_behind_it(site, page):
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
+    on_desk(page, pairs[0])
+
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    page.keyboard.press("m")  # behind the open key list: nothing happens
+    page.keyboard.press("Escape")
+
+    assert not page.locator("#help").is_visible()
+    assert not Decision.objects.exists() and page.url.endswith(f"/candidates/{pairs[0].pk}/")
+    page.keyboard.press("m")  # and with it closed, the key acts again
+    on_desk(page, pairs[1])
 
 
 def test_a_verdict_waits_until_both_images_are_in_view(site, page):
