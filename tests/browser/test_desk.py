@@ -261,3 +261,45 @@ def test_an_image_that_fails_to_load_says_so_and_the_pair_can_be_decided(site, p
     page.keyboard.press("d")
     on_desk(page, pairs[1])
     assert Decision.objects.get(candidate=pairs[0]).verdict == "different"
+
+
+def test_a_decision_on_its_way_is_shown_and_keys_wait_for_it(site, page):
+    """Item 7: nothing showed that a decision was on its way; now the desk says so until the next pair is in."""
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    held, released = [], []
+    page.route("**/decide/", lambda route: route.continue_() if released else held.append(route))  # held back
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
+    on_desk(page, pairs[0])
+    assert not page.locator(".in-flight").is_visible()
+
+    page.keyboard.press("m")
+    page.wait_for_function("document.body.dataset.busy === '1'")
+
+    assert page.locator(".in-flight").is_visible(), "the desk says a decision is on its way"
+    page.keyboard.press("d")  # dropped while the first is on its way: never applied to the next pair
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    released.append(True)
+    held[0].continue_()
+    on_desk(page, pairs[1])
+    assert not page.locator(".in-flight").is_visible()
+    assert [d.verdict for d in Decision.objects.all()] == ["same"]
+
+
+def test_back_shows_the_pair_just_decided_as_decided_with_no_live_form(site, page):
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
+    on_desk(page, pairs[0])
+    page.keyboard.press("m")
+    on_desk(page, pairs[1])
+
+    page.go_back()
+
+    page.wait_for_url(f"{site.url}/candidates/{pairs[0].pk}/")
+    page.locator(f'#desk[data-candidate="{pairs[0].pk}"]').wait_for()
+    assert "This pair is decided" in page.locator("#desk").inner_text()
+    assert page.locator("#decide-form").count() == 0, "no form to decide it again"
