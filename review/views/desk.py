@@ -206,11 +206,13 @@ def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
 def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "", notice: str = "") -> dict:
     rows, shown = _facts(candidate, request.user)
     keep, why, facts = keeper_suggestion([candidate.asset_a_id, candidate.asset_b_id])
-    recent = (
+    recent = list(
         Decision.objects.filter(decided_by=request.user)
         .select_related("candidate")
         .order_by("-decided_at", "-id")[:RECENT]
     )
+    # `u` undoes the newest decision still standing, so pressing it again walks back through them.
+    undo_next = next((d.pk for d in recent if d.status in (Decision.Status.APPLIED, Decision.Status.PROPOSED)), None)
     nxt = next_after(request.user, candidate, request.session.get("skipped", []))
     return {
         "candidate": candidate,
@@ -226,6 +228,7 @@ def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "
         "decision": Decision.objects.filter(candidate=candidate).select_related("decided_by").order_by("-id").first(),
         "moved": pair_moved(candidate),
         "recent": recent,
+        "undo_next": undo_next,
         "next": nxt,
         "reasons": Decision.Reason.choices,
         "can_decide": can(request.user, Capability.DECIDE),

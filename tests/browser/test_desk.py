@@ -303,3 +303,25 @@ def test_back_shows_the_pair_just_decided_as_decided_with_no_live_form(site, pag
     page.locator(f'#desk[data-candidate="{pairs[0].pk}"]').wait_for()
     assert "This pair is decided" in page.locator("#desk").inner_text()
     assert page.locator("#decide-form").count() == 0, "no form to decide it again"
+
+
+def test_u_walks_back_through_the_last_decisions_and_n_swaps_the_next_pair_in(site, page):
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
+    on_desk(page, pairs[0])
+    page.evaluate("window.loadedOnce = true")  # gone if any step reloads the whole page
+    for i in range(3):
+        page.keyboard.press("m")
+        on_desk(page, pairs[i + 1])
+
+    for i in (2, 1, 0):  # each u undoes the newest decision still standing and shows its pair
+        page.keyboard.press("u")
+        on_desk(page, pairs[i])
+
+    assert sorted(d.status for d in Decision.objects.all()) == ["reversed"] * 3
+    page.keyboard.press("n")
+    on_desk(page, pairs[1])
+    assert page.evaluate("window.loadedOnce") is True, "n swaps the next pair in, as a decision does"
+    assert page.url == f"{site.url}/candidates/{pairs[1].pk}/"
