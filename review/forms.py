@@ -43,6 +43,7 @@ class GroupDecisionForm(forms.Form):
     canonical = forms.IntegerField()
     exclude = IdListField(required=False)
     note = forms.CharField(max_length=NOTE_LENGTH, required=False)
+    addresses_checked = forms.BooleanField(required=False)  # asked for when members' addresses conflict
 
 
 CHOOSE = "Choose the image to restore."

@@ -95,3 +95,11 @@ def pair_moved(candidate: Candidate) -> PairMove | None:
     if candidate.status != Candidate.Status.MOVED:
         return None
     return PairMove.objects.filter(candidate=candidate).select_related("merge").order_by("-pk").first()
+
+
+def next_group(user, after_group: int) -> int | None:
+    """The group to review after this one: that of the first open pair in queue order in a group of
+    three or more (pairs are reviewed at the desk), other than this group."""
+    pairs = visible_candidates(user).filter(status=Candidate.Status.OPEN, group__size__gt=2)
+    pairs = pairs.exclude(group_id=after_group)
+    return queue_order(pairs).values_list("group_id", flat=True).first()

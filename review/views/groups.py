@@ -13,12 +13,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from dedupe.addresses import address_conflict
 from dedupe.models import Attachment, Candidate
 from dedupe.roles import Capability, can
 
 from ..forms import GroupDecisionForm, first_error
 from ..models import Decision, Reversal
 from ..selectors.groups import ExactPlan, exact_groups_plan, suggest_canonical
+from ..selectors.queue import next_group
 from ..selectors.visibility import (
     group_for,
     visible_candidates,
@@ -51,6 +53,7 @@ def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         request,
         "review/group.html",
         {
+            "conflicts": _address_conflicts(request.user, keep, [a.pk for a in assets]),
             "group": group,
             "members": [(a, records.get(a.pk, [])) for a in assets[:MAX_SHOWN]],
             "more": max(0, len(assets) - MAX_SHOWN),
@@ -77,6 +80,13 @@ def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             messages.error(request, f"Not decided: {first_error(form)}")
         return redirect("review:group", pk)
     canonical, exclude = form.cleaned_data["canonical"], set(form.cleaned_data["exclude"])
+    included = [pk for pk in form.cleaned_data["seen"] if pk not in exclude]
+    conflicts = _address_conflicts(request.user, canonical, included)
+    if conflicts and not form.cleaned_data["addresses_checked"]:
+        differ = "; ".join(f"image {pk}: {what}" for pk, what in conflicts)
+        messages.error(request, f"Not merged: the records' addresses differ ({differ}). Tick that you checked, or "
+                                "split off the members of another property.")  # fmt: skip
+        return redirect("review:group", pk)
     try:
         decisions = decide_group(
             group_id=group.pk,
@@ -95,7 +105,18 @@ def group_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     messages.success(
         request, f"{len(decisions)} pair(s) {verb} onto image {canonical}{because}; {len(exclude)} split off."
     )
-    return redirect("review:queue")
+    following = next_group(request.user, group.pk)
+    return redirect("review:group", following) if following else redirect("review:queue")
+
+
+def _address_conflicts(user, keep: int, members: list[int]) -> list[tuple[int, str]]:
+    """Members whose records (those the person may see) name another property than the kept copy's."""
+    addresses: dict[int, list[str]] = {}
+    shown = Attachment.objects.filter(asset_id__in=[keep, *members], record__source__in=visible_sources(user))
+    for asset_id, address in shown.values_list("asset_id", "record__address"):
+        addresses.setdefault(asset_id, []).append(address)
+    found = [(pk, address_conflict(addresses.get(keep, []), addresses.get(pk, []))) for pk in members if pk != keep]
+    return [(pk, what) for pk, what in found if what]
 
 
 @require_GET

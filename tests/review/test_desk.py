@@ -359,3 +359,24 @@ def test_what_differs_is_beside_the_pair_with_the_address_conflict_in_words(clie
     assert "<dt>Address</dt>" in beside and "755 vs 757" in beside
     assert f'id="w-target">{second.external_id} slot 1 (image {b.pk})' in beside
     assert "<dt>Source</dt>" not in beside, "only what differs"
+
+
+def test_a_group_merge_across_differing_addresses_is_confirmed_first_then_goes_on_to_the_next_group(client, archivist):
+    a, b, c = three_copies()
+    Record.objects.filter(attachments__asset=c).update(address="99 Olympic Blvd")  # another property
+    group = Candidate.objects.filter(asset_a=a).first().group
+    later = three_copies("later")  # the next group in the queue
+    client.force_login(archivist)
+    page = client.get(f"/groups/{group.pk}/").content.decode()
+    seen = page.split('name="seen" value="')[1].split('"')[0]
+    assert f"image {c.pk}: " in page and 'name="addresses_checked"' in page
+
+    refused = client.post(f"/groups/{group.pk}/decide/", {"seen": seen, "canonical": a.pk}, follow=True)
+
+    assert "addresses differ (image " in refused.content.decode()
+    assert not Asset.objects.filter(state="quarantined").exists()
+    done = client.post(f"/groups/{group.pk}/decide/", {"seen": seen, "canonical": a.pk, "addresses_checked": "1"})
+
+    assert set(Asset.objects.filter(state="quarantined").values_list("pk", flat=True)) == {b.pk, c.pk}
+    following = Candidate.objects.filter(asset_a=later[0]).first().group_id
+    assert done.status_code == 302 and done["Location"] == f"/groups/{following}/", "on to the next group"
