@@ -171,26 +171,26 @@ def _pair_between(target: Asset, other_id: int, moving: Candidate) -> tuple[Cand
 
     An existing pair is kept as it is unless an unmerge closed it (status moved): that one is
     reopened. A new one carries the moving pair's evidence; it is byte-identical only if the bytes
-    are, and near otherwise (the reviewer said the two sides it joins are the same photograph).
+    are, a byte or pixel match becomes near (the reviewer said the two sides it joins are the same
+    photograph), and a partial copy stays partial. The pair is not locked: someone deciding it
+    holds its lock while waiting for the images this merge holds, and a moved pair is decided by
+    nobody, so the conditional update below is enough.
     """
     low, high = sorted((target.pk, other_id))
-    found = Candidate.objects.select_for_update().filter(asset_a_id=low, asset_b_id=high).first()
-    if found is not None:
-        if found.status != Candidate.Status.MOVED:
-            return found, False
-        found.status = Candidate.Status.OPEN
-        found.save(update_fields=["status", "priority"])
-        return found, True
     other = Asset.objects.get(pk=other_id)
     exact = other.sha256 == target.sha256
     kind = moving.kind if moving.kind not in (Candidate.Kind.EXACT, Candidate.Kind.PIXEL) else Candidate.Kind.NEAR
-    kind = Candidate.Kind.EXACT if exact else kind
-    made = Candidate.objects.create(
-        asset_a_id=low, asset_b_id=high, kind=kind, score=1.0 if exact else moving.score,
-        evidence={**moving.evidence, "moved_from_pair": moving.pk}, address_conflict=moving.address_conflict,
-        cross_source=other.source_id != target.source_id, group_id=moving.group_id, found_by_id=moving.found_by_id,
+    found, made = Candidate.objects.get_or_create(
+        asset_a_id=low, asset_b_id=high,
+        defaults={"kind": Candidate.Kind.EXACT if exact else kind, "score": 1.0 if exact else moving.score,
+                  "evidence": {**moving.evidence, "moved_from_pair": moving.pk},
+                  "address_conflict": moving.address_conflict, "cross_source": other.source_id != target.source_id,
+                  "group_id": moving.group_id, "found_by_id": moving.found_by_id},
     )  # fmt: skip
-    return made, True
+    if made:
+        return found, True
+    reopened = Candidate.objects.filter(pk=found.pk, status=Candidate.Status.MOVED).update(status=Candidate.Status.OPEN)
+    return found, bool(reopened)
 
 
 def pair_reopen(pair: Candidate) -> None:
