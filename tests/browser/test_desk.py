@@ -40,6 +40,16 @@ def on_desk(page, candidate: Candidate) -> None:
     page.locator(f'body[data-ready="{candidate.pk}"] #desk[data-candidate="{candidate.pk}"]').wait_for(timeout=10_000)
 
 
+def at_the_desk(site, page) -> list[Candidate]:
+    """Twelve open pairs, an archivist signed in by keyboard, and the first pair on the desk."""
+    pairs = twelve_pairs()
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
+    on_desk(page, pairs[0])
+    return pairs
+
+
 def test_an_archivist_reviews_ten_pairs_by_keyboard_alone(site, page):
     pairs = twelve_pairs()
     user_with_role("ana", "archivist")
@@ -105,11 +115,7 @@ def test_an_archivist_reviews_ten_pairs_by_keyboard_alone(site, page):
 
 
 def test_zoom_flicker_slider_and_difference(site, page):
-    pairs = twelve_pairs()
-    user_with_role("ana", "archivist")
-    sign_in_by_keyboard(page, site, "ana")
-    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
-    on_desk(page, pairs[0])
+    pairs = at_the_desk(site, page)
 
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
@@ -201,11 +207,7 @@ def test_a_group_is_decided_by_keyboard(site, page):
 
 
 def test_the_key_list_is_modal_keys_do_nothing_behind_it(site, page):
-    pairs = twelve_pairs()
-    user_with_role("ana", "archivist")
-    sign_in_by_keyboard(page, site, "ana")
-    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
-    on_desk(page, pairs[0])
+    pairs = at_the_desk(site, page)
 
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
@@ -265,13 +267,9 @@ def test_an_image_that_fails_to_load_says_so_and_the_pair_can_be_decided(site, p
 
 def test_a_decision_on_its_way_is_shown_and_keys_wait_for_it(site, page):
     """Item 7: nothing showed that a decision was on its way; now the desk says so until the next pair is in."""
-    pairs = twelve_pairs()
-    user_with_role("ana", "archivist")
-    sign_in_by_keyboard(page, site, "ana")
+    pairs = at_the_desk(site, page)
     held, released = [], []
     page.route("**/decide/", lambda route: route.continue_() if released else held.append(route))  # held back
-    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
-    on_desk(page, pairs[0])
     assert not page.locator(".in-flight").is_visible()
 
     page.keyboard.press("m")
@@ -289,11 +287,7 @@ def test_a_decision_on_its_way_is_shown_and_keys_wait_for_it(site, page):
 
 
 def test_back_shows_the_pair_just_decided_as_decided_with_no_live_form(site, page):
-    pairs = twelve_pairs()
-    user_with_role("ana", "archivist")
-    sign_in_by_keyboard(page, site, "ana")
-    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
-    on_desk(page, pairs[0])
+    pairs = at_the_desk(site, page)
     page.keyboard.press("m")
     on_desk(page, pairs[1])
 
@@ -306,11 +300,7 @@ def test_back_shows_the_pair_just_decided_as_decided_with_no_live_form(site, pag
 
 
 def test_u_walks_back_through_the_last_decisions_and_n_swaps_the_next_pair_in(site, page):
-    pairs = twelve_pairs()
-    user_with_role("ana", "archivist")
-    sign_in_by_keyboard(page, site, "ana")
-    page.goto(f"{site.url}/candidates/{pairs[0].pk}/")
-    on_desk(page, pairs[0])
+    pairs = at_the_desk(site, page)
     page.evaluate("window.loadedOnce = true")  # gone if any step reloads the whole page
     for i in range(3):
         page.keyboard.press("m")

@@ -48,6 +48,23 @@ def blows_while(running: subprocess.Popen) -> int:
     return ended
 
 
+def drill(command: list[str], chunks, env: dict) -> str:
+    """Run `manage.py COMMAND`, terminate the connections once its first chunk is done, and return
+    what it printed once it has finished by itself (exit 0, no traceback)."""
+    running = subprocess.Popen(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(lambda: chunks.filter(status="done").exists(), timeout=120)
+    left = chunks.exclude(status="done").count()
+    ended = blows_while(running)
+    out, err = running.communicate(timeout=300)
+    assert left > 0 and ended > 0, "nothing was left to disturb; the drill proved nothing"
+    assert running.returncode == 0, err
+    assert "Traceback" not in err
+    return out
+
+
 @pytest.fixture
 def redis_env(child_env):
     return child_env | FAST | {"CELERY_BROKER_URL": redis_url()}
@@ -56,19 +73,9 @@ def redis_env(child_env):
 def test_connections_terminated_mid_import_and_the_import_ends_as_undisturbed(redis_env, worker_factory, tmp_path):
     manifest = small_archive(tmp_path / "archive", photos=PHOTOS)
     worker_factory(redis_env)
-    importing = subprocess.Popen(
-        [sys.executable, "manage.py", "import_archive", str(manifest), "--json"],
-        cwd=ROOT, env=redis_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
 
-    wait_for(lambda: ImportChunk.objects.filter(status="done").exists(), timeout=120)
-    left = ImportChunk.objects.exclude(status="done").count()
-    ended = blows_while(importing)
-    out, err = importing.communicate(timeout=300)
+    out = drill(["import_archive", str(manifest), "--json"], ImportChunk.objects, redis_env)
 
-    assert left > 0 and ended > 0, "nothing was left to disturb; the drill proved nothing"
-    assert importing.returncode == 0, err
-    assert "Traceback" not in err
     summary = json.loads(out)
     failed = {f["path"] for f in summary["failed"]}
     assert {"imported": summary["imported"], "unchanged": summary["unchanged"], "failed": failed} == (
@@ -82,19 +89,9 @@ def test_connections_terminated_mid_import_and_the_import_ends_as_undisturbed(re
 def test_connections_terminated_mid_scan_and_the_scan_ends_as_undisturbed(redis_env, worker_factory, tmp_path):
     expected = import_undecoded(tmp_path, extra=60)
     worker_factory(redis_env)
-    scanning = subprocess.Popen(
-        [sys.executable, "manage.py", "scan", "--wait"],
-        cwd=ROOT, env=redis_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
 
-    wait_for(lambda: ScanChunk.objects.filter(status="done").exists(), timeout=120)
-    left = ScanChunk.objects.exclude(status="done").count()
-    ended = blows_while(scanning)
-    _, err = scanning.communicate(timeout=300)
+    drill(["scan", "--wait"], ScanChunk.objects, redis_env)
 
-    assert left > 0 and ended > 0, "nothing was left to disturb; the drill proved nothing"
-    assert scanning.returncode == 0, err
-    assert "Traceback" not in err
     scan = ScanRun.objects.get()
     assert scan.status == ScanRun.Status.FINISHED and scan.errors == []
     assert not Asset.objects.filter(inspection=Asset.Inspection.PENDING).exists()
