@@ -20,6 +20,7 @@ urlpatterns = [
     path("candidates/<int:pk>/difference.png", images.candidate_difference, name="candidate-difference"),
     path("decisions/<int:pk>/undo/", desk.decision_undo, name="decision-undo"),
     path("groups/<int:pk>/", groups.group_review, name="group"),
+    path("groups/<int:pk>/difference/<int:a>-<int:b>.png", images.group_difference, name="group-difference"),
     path("groups/<int:pk>/decide/", groups.group_decide, name="group-decide"),
     path("proposals/", groups.proposals, name="proposals"),
     path("proposals/<int:pk>/", groups.proposal_answer, name="proposal-answer"),

@@ -5,26 +5,22 @@ pair's desk fragment (and its URL is pushed), so a reviewer never waits for a wh
 view checks access itself; the templates only hide what the server refuses anyway.
 """
 
-from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from dedupe import pixels
-from dedupe.addresses import address_conflict
-from dedupe.models import Asset, Attachment, Candidate
+from dedupe.models import Candidate
 from dedupe.roles import Capability, can
 
 from ..forms import AssignmentForm, DecisionForm, first_error
 from ..models import Decision, Reversal
+from ..selectors.facts import compare_rows, records_shown
 from ..selectors.groups import keeper_suggestion
 from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, pair_moved, queue_filtered, reviewers
 from ..selectors.visibility import (
@@ -35,7 +31,6 @@ from ..selectors.visibility import (
 from ..services.assignments import assignments_clear, assignments_give
 from ..services.authority import DecisionRefused
 from ..services.decisions import AlreadyDecided, decide_candidate, decision_reverse, last_decision_id
-from ..services.merges import holds_on
 from .shared import HtmxHttpRequest, require
 
 PAGE_SIZE = 50
@@ -114,97 +109,9 @@ def queue_assign(request: HtmxHttpRequest) -> HttpResponse:
     return redirect(back)
 
 
-@dataclass
-class Row:
-    label: str
-    a: Any
-    b: Any
-
-    @property
-    def differs(self) -> bool:
-        return self.a != self.b
-
-
-@dataclass
-class AddressRow(Row):
-    """Differs only when the addresses name different properties, not when they are spelled
-    differently (`dedupe.addresses`); `conflict` says what differs."""
-
-    conflict: str | None = None
-
-    @property
-    def differs(self) -> bool:
-        return self.conflict is not None
-
-
-def _jpeg_quality(asset: Asset) -> int | None:
-    if asset.jpeg_quality is not None:  # kept by inspection; older assets are read once per page
-        return asset.jpeg_quality
-    if asset.format != "JPEG" or not asset.storage_name or asset.state == Asset.State.PURGED:
-        return None
-    try:
-        with default_storage.open(asset.storage_name, "rb") as f:
-            return pixels.jpeg_quality(cast(BinaryIO, f))  # a File proxies its binary file
-    except OSError:  # a missing file has no estimate; the page still shows
-        return None
-
-
-def _picture(asset: Asset) -> str:
-    return f"{asset.picture_pixels:,} pixels" if asset.content_pixels is not None else "not measured"
-
-
-def _records(asset: Asset, user) -> list[Attachment]:
-    return list(
-        Attachment.objects.filter(asset=asset, record__source__in=visible_sources(user))
-        .select_related("record")
-        .order_by("pk")
-    )
-
-
-def _facts(candidate: Candidate, user) -> tuple[list[Row], dict]:
-    a, b = candidate.asset_a, candidate.asset_b
-    shown = {a.pk: _records(a, user), b.pk: _records(b, user)}
-
-    def records(asset: Asset) -> str:
-        return ", ".join(f"{x.record.external_id} (slot {x.slot})" for x in shown[asset.pk]) or "none"
-
-    def addresses(asset: Asset) -> str:
-        return "; ".join(sorted({x.record.address for x in shown[asset.pk]})) or "none"
-
-    def address_row() -> AddressRow:
-        conflict = address_conflict([x.record.address for x in shown[a.pk]], [x.record.address for x in shown[b.pk]])
-        return AddressRow("Address", addresses(a), addresses(b), conflict)
-
-    def captured(asset: Asset) -> str:
-        moment = asset.exif_captured_at or asset.captured_at
-        return f"{moment:%Y-%m-%d %H:%M}" if moment else "unknown"
-
-    def holds(asset: Asset) -> str:
-        return "; ".join(holds_on(asset, within=visible_sources(user))) or "none"
-
-    rows = [
-        Row("Source", a.source.name, b.source.name),
-        Row("Record", records(a), records(b)),
-        address_row(),
-        Row("Captured", captured(a), captured(b)),
-        Row(
-            "Dimensions",
-            f"{a.width} × {a.height}" if a.width else "unknown",
-            f"{b.width} × {b.height}" if b.width else "unknown",
-        ),
-        Row("Picture (bars trimmed)", _picture(a), _picture(b)),
-        Row("Bytes", f"{a.byte_size:,}", f"{b.byte_size:,}"),
-        Row("Format", a.format or "unknown", b.format or "unknown"),
-        Row("JPEG quality (estimate)", _jpeg_quality(a) or "–", _jpeg_quality(b) or "–"),
-        Row("File", a.origin_path, b.origin_path),
-        Row("State", a.get_state_display(), b.get_state_display()),
-        Row("Legal hold", holds(a), holds(b)),
-    ]
-    return sorted(rows, key=lambda row: not row.differs), shown
-
-
 def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "", notice: str = "") -> dict:
-    rows, shown = _facts(candidate, request.user)
+    pair = [candidate.asset_a, candidate.asset_b]
+    shown = records_shown(pair, request.user)
     keep, why, facts = keeper_suggestion([candidate.asset_a_id, candidate.asset_b_id])
     recent = list(
         Decision.objects.filter(decided_by=request.user)
@@ -218,7 +125,8 @@ def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "
         "candidate": candidate,
         "a": candidate.asset_a,
         "b": candidate.asset_b,
-        "rows": rows,
+        "rows": compare_rows(pair, request.user, shown),
+        "shown_assets": pair,
         "shown": [
             (asset, shown[asset.pk], facts.get(asset.pk, "")) for asset in (candidate.asset_a, candidate.asset_b)
         ],

@@ -19,6 +19,7 @@ from dedupe.roles import Capability, can
 
 from ..forms import GroupDecisionForm, first_error
 from ..models import Decision, Reversal
+from ..selectors.facts import compare_rows, records_shown
 from ..selectors.groups import ExactPlan, exact_groups_plan, suggest_canonical
 from ..selectors.queue import next_group
 from ..selectors.visibility import (
@@ -30,40 +31,49 @@ from ..services.authority import DecisionRefused
 from ..services.decisions import decision_approve, decision_reject
 from ..services.groups import decide_group, exact_groups_apply
 from ..services.reversals import reversal_approve, reversal_reject
-from .shared import AuthenticatedHttpRequest, require
+from .shared import AuthenticatedHttpRequest, HtmxHttpRequest, require
 
 MAX_SHOWN = 60
 
 
 @require_GET
 @login_required
-def group_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def group_review(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Every copy at once, and two of them compared with the pair page's tools: the kept copy (as
+    chosen) and another (`?with=`); changing either swaps in the comparison alone (htmx)."""
     group, assets = group_for(request.user, pk)
-    keep, why = suggest_canonical([a.pk for a in assets])
-    shown = (
-        Attachment.objects.filter(asset__in=assets, record__source__in=visible_sources(request.user))
-        .select_related("record")
-        .order_by("pk")
-    )
-    records: dict[int, list[Attachment]] = {}
-    for attachment in shown:
-        if attachment.asset_id is not None:  # filtered on asset__in: always set
-            records.setdefault(attachment.asset_id, []).append(attachment)
-    return render(
-        request,
-        "review/group.html",
-        {
-            "conflicts": _address_conflicts(request.user, keep, [a.pk for a in assets]),
-            "group": group,
-            "members": [(a, records.get(a.pk, [])) for a in assets[:MAX_SHOWN]],
-            "more": max(0, len(assets) - MAX_SHOWN),
-            "seen": ",".join(str(a.pk) for a in assets),
-            "keep": keep,
-            "why": why,
-            "can_decide": can(request.user, Capability.DECIDE),
-            "pairs": Candidate.objects.filter(group=group, status=Candidate.Status.OPEN).count(),
-        },
-    )
+    suggested, why = suggest_canonical([a.pk for a in assets])
+    by_pk = {a.pk: a for a in assets}
+    kept = by_pk.get(_number(request.GET.get("canonical")), by_pk[suggested])
+    other = by_pk.get(_number(request.GET.get("with")), kept)
+    if other == kept:
+        other = next(a for a in assets if a != kept)  # a group has two members at least
+    shown_members = assets[:MAX_SHOWN]
+    kept_first = [kept, *(a for a in shown_members if a != kept)]
+    records = records_shown(kept_first, request.user)
+    context = {
+        "conflicts": _address_conflicts(request.user, kept.pk, [a.pk for a in assets]),
+        "group": group,
+        "members": [(a, records[a.pk]) for a in shown_members],
+        "more": max(0, len(assets) - MAX_SHOWN),
+        "seen": ",".join(str(a.pk) for a in assets),
+        "suggested": suggested,
+        "kept": kept,
+        "other": other,
+        "kept_and_other": [kept, other],
+        "columns": kept_first,
+        "rows": compare_rows(kept_first, request.user, records),
+        "why": why,
+        "can_decide": can(request.user, Capability.DECIDE),
+        "pairs": Candidate.objects.filter(group=group, status=Candidate.Status.OPEN).count(),
+    }
+    template = "review/group.html#compare" if request.htmx else "review/group.html"
+    return render(request, template, context)
+
+
+def _number(value: str | None) -> int:
+    """A member's number from the query, or 0 (no member) for anything else."""
+    return int(value) if value and value.isascii() and value.isdigit() else 0
 
 
 @require_POST

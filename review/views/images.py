@@ -18,6 +18,7 @@ from dedupe.models import Asset
 from ..selectors.visibility import (
     asset_for,
     candidate_for,
+    group_for,
 )
 from ..services.images import image_view_record
 from .shared import AuthenticatedHttpRequest, private_image
@@ -50,13 +51,28 @@ def asset_original(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
 def candidate_difference(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Where the two images differ, amplified, from their thumbnails scaled to one size."""
     candidate = candidate_for(request.user, pk)
-    for asset in (candidate.asset_a, candidate.asset_b):
+    return _difference(request, candidate.asset_a, candidate.asset_b)
+
+
+@require_GET
+@login_required
+def group_difference(request: AuthenticatedHttpRequest, pk: int, a: int, b: int) -> HttpResponse:
+    """The difference of two members of a group the person may see (no other image can be named)."""
+    _, members = group_for(request.user, pk)
+    by_pk = {asset.pk: asset for asset in members}
+    if a not in by_pk or b not in by_pk:
+        raise Http404("Not members of this group.")
+    return _difference(request, by_pk[a], by_pk[b])
+
+
+def _difference(request: AuthenticatedHttpRequest, first: Asset, second: Asset) -> HttpResponse:
+    for asset in (first, second):
         if not asset.thumbnail_name:
             raise Http404("No thumbnail to compare.")
         image_view_record(actor=request.user, asset=asset, what="difference")
     with (
-        default_storage.open(candidate.asset_a.thumbnail_name, "rb") as a,
-        default_storage.open(candidate.asset_b.thumbnail_name, "rb") as b,
+        default_storage.open(first.thumbnail_name, "rb") as a,
+        default_storage.open(second.thumbnail_name, "rb") as b,
     ):
         png = pixels.difference_png(cast(BinaryIO, a), cast(BinaryIO, b))  # a File proxies its binary file
     return private_image(HttpResponse(png, content_type="image/png"))

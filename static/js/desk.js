@@ -60,27 +60,101 @@
     d.querySelector("#overlay .over").style.clipPath = "inset(0 0 0 " + value + "%)";
   }
 
-  function zoom() {
+  // Zoom by steps of the fitted view (so a small image grows too), both images by one transform, at
+  // the pointer when it is over an image, inside each image's own frame (never over the sidebar).
+  const STEPS = [1, 2, 4, 8, 16];
+  let view = { step: 0, x: 0, y: 0 };  // x, y: the image's offset, in widths and heights of its frame
+  let pointer = null;  // where the pointer last was over a frame, as fractions of it
+
+  function zoomed() {
+    return desk().querySelectorAll("#stage .viewport img, #stage .overlay-frame img");
+  }
+
+  function clamp(offset, scale) { return Math.min(0, Math.max(1 - scale, offset)); }
+
+  function showView() {
     const d = desk();
+    const scale = STEPS[view.step];
     const stage = d.querySelector("#stage");
-    const on = !stage.classList.contains("zoomed");
-    stage.classList.toggle("zoomed", on);
-    stage.querySelectorAll(".pane img").forEach(function (img) {
-      if (on && img.dataset.original && !img.dataset.thumbnail) {
+    stage.classList.toggle("zoomed", scale > 1);
+    stage.dataset.zoom = String(scale);
+    zoomed().forEach(function (img) {
+      img.style.transform = scale > 1 ? "translate(" + view.x * 100 + "%, " + view.y * 100 + "%) scale(" + scale + ")" : "";
+      if (scale > 1 && img.dataset.original && !img.dataset.thumbnail) {  // the full picture, once zoomed
         img.dataset.thumbnail = img.src;
         img.src = img.dataset.original;
       }
     });
-    press(d.querySelector('[data-action="zoom"]'), on);
+    const shown = d.querySelector("#zoom-level");
+    if (shown) shown.textContent = scale + "×";
+    press(d.querySelector('[data-action="zoom-in"]'), scale > 1);
   }
+
+  function zoomTo(step, at) {
+    const before = STEPS[view.step];
+    const next = Math.max(0, Math.min(STEPS.length - 1, step));
+    const after = STEPS[next];
+    const point = at || pointer || { x: 0.5, y: 0.5 };
+    // The point of the picture under `at` stays under it: offset' = at - (at - offset) * after / before.
+    view = { step: next, x: clamp(point.x - (point.x - view.x) * after / before, after),
+      y: clamp(point.y - (point.y - view.y) * after / before, after) };
+    showView();
+  }
+
+  function frameOf(target) { return target.closest && target.closest("#stage .viewport, #stage .overlay-frame"); }
+
+  function fraction(frame, event) {
+    const box = frame.getBoundingClientRect();
+    return { x: (event.clientX - box.left) / box.width, y: (event.clientY - box.top) / box.height };
+  }
+
+  document.addEventListener("pointermove", function (event) {
+    const frame = frameOf(event.target);
+    pointer = frame ? fraction(frame, event) : null;
+  });
+
+  // Ctrl + wheel (and a trackpad's pinch, which Chromium sends as one) zooms at the pointer; the
+  // plain wheel still scrolls the page.
+  document.addEventListener("wheel", function (event) {
+    const frame = frameOf(event.target);
+    if (!frame || !event.ctrlKey) return;
+    event.preventDefault();
+    zoomTo(view.step + (event.deltaY < 0 ? 1 : -1), fraction(frame, event));
+  }, { passive: false });
+
+  document.addEventListener("dblclick", function (event) {
+    const frame = frameOf(event.target);
+    if (frame) zoomTo(view.step === STEPS.length - 1 ? 0 : view.step + 1, fraction(frame, event));
+  });
+
+  // Dragging a zoomed image (mouse, pen or finger) pans both.
+  let drag = null;
+  document.addEventListener("pointerdown", function (event) {
+    const frame = frameOf(event.target);
+    if (!frame || view.step === 0) return;
+    event.preventDefault();
+    drag = { frame: frame, from: fraction(frame, event), x: view.x, y: view.y };
+  });
+  document.addEventListener("pointermove", function (event) {
+    if (!drag) return;
+    const now = fraction(drag.frame, event);
+    const scale = STEPS[view.step];
+    view.x = clamp(drag.x + now.x - drag.from.x, scale);
+    view.y = clamp(drag.y + now.y - drag.from.y, scale);
+    showView();
+  });
+  document.addEventListener("pointerup", function () { drag = null; });
+  document.addEventListener("pointercancel", function () { drag = null; });
 
   function help() {
     const dialog = desk().querySelector("#help");
     dialog.hidden = !dialog.hidden;
   }
 
-  const actions = { zoom: zoom, flicker: function () { overlayMode("flicker"); },
-    slider: function () { overlayMode("slider"); }, difference: function () { overlayMode("difference"); }, help: help };
+  const actions = { "zoom-in": function () { zoomTo(view.step + 1); }, "zoom-out": function () { zoomTo(view.step - 1); },
+    "zoom-fit": function () { zoomTo(0); }, flicker: function () { overlayMode("flicker"); },
+    slider: function () { overlayMode("slider"); }, difference: function () { overlayMode("difference"); }, help: help,
+    "help-close": function () { desk().querySelector("#help").hidden = true; } };
 
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-action]");
@@ -93,21 +167,6 @@
   document.addEventListener("input", function (event) {
     if (event.target.id === "slider") slide();
   });
-
-  // Panned together: scrolling one zoomed viewport scrolls the other to the same place.
-  let syncing = false;
-  document.addEventListener("scroll", function (event) {
-    const viewport = event.target.closest && event.target.closest(".zoomed .viewport");
-    if (!viewport || syncing) return;
-    syncing = true;
-    desk().querySelectorAll(".zoomed .viewport").forEach(function (other) {
-      if (other !== viewport) {
-        other.scrollLeft = viewport.scrollLeft * (other.scrollWidth / Math.max(viewport.scrollWidth, 1));
-        other.scrollTop = viewport.scrollTop * (other.scrollHeight / Math.max(viewport.scrollHeight, 1));
-      }
-    });
-    syncing = false;
-  }, true);
 
   document.addEventListener("keydown", function (event) {
     const d = desk();
@@ -132,6 +191,7 @@
     const target = d.querySelector('[data-key="' + CSS.escape(event.key) + '"]');
     if (!target || target.disabled) return;
     event.preventDefault();
+    if (document.body.dataset.comparing && target.closest("#compare")) return;
     target.click();
   });
 
@@ -172,6 +232,7 @@
   function ready() {
     const d = desk();
     delete document.body.dataset.busy;
+    delete document.body.dataset.comparing;
     if (!d) return;
     document.body.dataset.ready = d.dataset.candidate;
     d.querySelectorAll(".pane img").forEach(function (img) {  // failed before this script ran
@@ -179,17 +240,25 @@
     });
   }
 
-  document.addEventListener("htmx:beforeRequest", function () {
-    document.body.dataset.busy = "1";
+  // Only a request that brings another pair (a decision, undo, next) holds keys back; a group
+  // page's comparison swapping in does not, so "2 then m" keeps and merges as typed.
+  // A comparison on its way holds back only the view tools' keys: htmx settles the new #overlay's
+  // attributes after the swap, which would undo a tool switched on in between.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const into = event.detail.target && event.detail.target.id;
+    if (into === "desk") document.body.dataset.busy = "1";
+    if (into === "compare") document.body.dataset.comparing = "1";
   });
   document.addEventListener("htmx:afterRequest", function (event) {
     if (!event.detail.successful) ready();
   });
   // After htmx swaps in the next pair, the view tools start afresh and focus goes to the desk.
-  document.addEventListener("htmx:afterSettle", function () {
+  // (A group page swaps in only its comparison: focus stays where the reviewer chose.)
+  document.addEventListener("htmx:afterSettle", function (event) {
     clearInterval(flickerTimer);
+    view = { step: 0, x: 0, y: 0 };
     const d = desk();
-    if (d) d.querySelector("h1").focus({ preventScroll: true });
+    if (d && event.detail.target && event.detail.target.id === "desk") d.querySelector("h1").focus({ preventScroll: true });
     ready();
   });
   document.addEventListener("DOMContentLoaded", ready);

@@ -114,22 +114,14 @@ def test_an_archivist_reviews_ten_pairs_by_keyboard_alone(site, page):
     assert Asset.objects.filter(pk__in=[pairs[4].asset_a_id, pairs[4].asset_b_id], state="active").count() == 2
 
 
-def test_zoom_flicker_slider_and_difference(site, page):
-    pairs = at_the_desk(site, page)
+def test_flicker_slider_and_difference(site, page):
+    at_the_desk(site, page)
 
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
     screenshot(page, "review-help")
     page.keyboard.press("Escape")
     assert not page.locator("#help").is_visible()
-
-    page.keyboard.press("z")
-    left = page.locator('.pane[data-side="1"] img')
-    page.wait_for_function("() => document.querySelector('.pane img').src.endsWith('/original/')")
-    page.wait_for_function("() => document.querySelector('.pane img').naturalWidth > 0")
-    assert "zoomed" in page.locator("#stage").get_attribute("class")
-    assert left.get_attribute("src").endswith(f"/assets/{pairs[0].asset_a_id}/original/")
-    page.keyboard.press("z")
 
     page.keyboard.press("f")
     over = page.locator("#overlay .over")
@@ -155,6 +147,58 @@ def test_zoom_flicker_slider_and_difference(site, page):
     assert not page.locator("#overlay .slider").is_visible()
     assert not page.locator("#overlay .over").is_visible()
     screenshot(page, "review-difference")
+
+
+def boxes(page) -> dict:
+    """Where each image and its frame are on screen, and the sidebar's left edge."""
+    return page.evaluate("""() => ({
+        frames: [...document.querySelectorAll('#stage .pane .viewport')].map(v => v.getBoundingClientRect().toJSON()),
+        images: [...document.querySelectorAll('#stage .pane img')].map(i => i.getBoundingClientRect().toJSON()),
+        sidebar: document.querySelector('aside.recent').getBoundingClientRect().left })""")
+
+
+def test_zoom_goes_by_steps_at_the_pointer_both_images_together_inside_their_frames(site, page):
+    pairs = at_the_desk(site, page)
+    fitted = boxes(page)
+    frame = fitted["frames"][0]
+    # the pointer a quarter of the way into the left image: that point of the picture stays under it
+    page.mouse.move(frame["x"] + frame["width"] / 4, frame["y"] + frame["height"] / 4)
+
+    page.keyboard.press("z")
+
+    page.wait_for_function("() => document.querySelector('.pane img').src.endsWith('/original/')")
+    page.wait_for_function("() => [...document.querySelectorAll('.pane img')].every(i => i.naturalWidth > 0)")
+    assert (
+        page.locator('.pane[data-side="1"] img')
+        .get_attribute("src")
+        .endswith(f"/assets/{pairs[0].asset_a_id}/original/")
+    )
+    twice = boxes(page)
+    for image, before, box in zip(twice["images"], fitted["images"], twice["frames"], strict=True):
+        assert image["width"] == pytest.approx(2 * before["width"], abs=1)  # twice the fitted view, however small
+        assert image["x"] == pytest.approx(box["x"] - box["width"] / 4, abs=1)  # the pointed-at point held
+        assert image["y"] == pytest.approx(box["y"] - box["height"] / 4, abs=1)
+        assert box["x"] + box["width"] <= twice["sidebar"]  # the frames stay where they were
+    assert twice["frames"] == fitted["frames"]
+    assert page.locator("#zoom-level").inner_text() == "2×"
+    screenshot(page, "review-zoom-2x")
+
+    page.keyboard.press("z")
+    assert boxes(page)["images"][1]["width"] == pytest.approx(4 * fitted["images"][1]["width"], abs=1)
+    # dragging one image pans both
+    page.mouse.down()
+    page.mouse.move(frame["x"] + frame["width"] / 2, frame["y"] + frame["height"] / 2, steps=4)
+    page.mouse.up()
+    dragged = boxes(page)
+    for image, box in zip(dragged["images"], dragged["frames"], strict=True):
+        assert image["x"] - box["x"] == pytest.approx(dragged["images"][0]["x"] - dragged["frames"][0]["x"], abs=1)
+        assert image["x"] <= box["x"] and image["x"] + image["width"] >= box["x"] + box["width"]  # never a gap
+
+    page.keyboard.press("Shift+Z")
+    assert boxes(page)["images"][0]["width"] == pytest.approx(2 * fitted["images"][0]["width"], abs=1)
+    page.keyboard.press("0")
+    assert boxes(page)["images"] == fitted["images"]
+    assert "zoomed" not in page.locator("#stage").get_attribute("class")
 
 
 def test_a_caseworker_cannot_reach_an_unassigned_source_by_guessing_urls(site, page):
@@ -204,6 +248,57 @@ def test_a_group_is_decided_by_keyboard(site, page):
 
     assert [Asset.objects.get(pk=x.pk).state for x in (a, b, c)] == ["quarantined", "active", "quarantined"]
     assert errors == []
+
+
+def test_a_group_compares_the_kept_copy_with_another_using_the_pair_pages_tools(site, page):
+    from dedupe.candidates import groups_rebuild
+
+    _, made = archive_rows("trio", records=3)
+    a, b, c = (asset for _, asset in made)
+    store_bytes(a, b, c)
+    for x, y in ((a, b), (a, c)):
+        Candidate.objects.create(asset_a=x, asset_b=y, kind="near", score=0.9)
+    groups_rebuild()
+    group = Candidate.objects.get(asset_a=a, asset_b=b).group
+    keep, _ = suggest_canonical([a.pk, b.pk, c.pk])
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/groups/{group.pk}/")
+    page.locator(f'body[data-ready="group-{group.pk}"]').wait_for()
+    kept_pane = page.locator('#compare .pane[data-side="1"] img')
+    assert kept_pane.get_attribute("src") == f"/assets/{keep}/thumbnail/"
+    # the facts table: one column per copy, the kept one first
+    headers = page.locator("#compare table.compare thead th").all_inner_texts()[1:]
+    assert headers[0] == f"Image {keep} (kept)" and len(headers) == 3
+
+    page.keyboard.press("3")  # keep the third copy: the comparison follows
+    page.wait_for_function(
+        f"() => document.querySelector('#compare .pane img').src.endsWith('/assets/{c.pk}/thumbnail/')"
+    )
+    page.locator('#compare select[name="with"]').select_option(str(b.pk))
+    page.wait_for_function(
+        f"() => document.querySelector('#compare .pane[data-side=\"2\"] img').src.endsWith('/assets/{b.pk}/thumbnail/')"
+    )
+    assert page.locator("#compare table.compare thead th").nth(1).inner_text() == f"Image {c.pk} (kept)"
+
+    page.locator("body:not([data-comparing])").wait_for()  # the tools act on the comparison once it is in
+    page.locator("h1").focus()  # out of the select, whose keys are its own
+    page.keyboard.press("x")
+    page.wait_for_function("() => document.querySelector('#overlay .difference').naturalWidth > 0")
+    assert page.locator("#overlay .difference").get_attribute("src") == (
+        f"/groups/{group.pk}/difference/{c.pk}-{b.pk}.png"
+    )
+    page.keyboard.press("x")
+    page.keyboard.press("f")
+    assert page.locator("#overlay").is_visible()
+    page.keyboard.press("f")
+    page.keyboard.press("z")
+    assert page.locator("#stage").get_attribute("data-zoom") == "2"
+    screenshot(page, "group-compare")
+    page.keyboard.press("0")
+    page.keyboard.press("m")
+    page.wait_for_url(f"{site.url}/queue/")
+    assert [Asset.objects.get(pk=x.pk).state for x in (a, b, c)] == ["quarantined", "quarantined", "active"]
 
 
 def test_the_key_list_is_modal_keys_do_nothing_behind_it(site, page):

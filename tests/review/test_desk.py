@@ -1,6 +1,8 @@
 """The review desk on the server: queue order and paging, the review page, decisions through htmx,
 stale forms, skip and undo, the images it serves, and untrusted text kept as text."""
 
+import re
+
 import pytest
 
 from dedupe.models import Asset, AuditEvent, Candidate, Record, Source
@@ -250,6 +252,28 @@ def test_a_group_is_decided_at_once_with_a_member_split_off(client, archivist):
     assert Asset.objects.get(pk=c.pk).state == "active"
     # c against the kept copy, still to review; c against the merged-away b moved there
     assert [(x.asset_a_id, x.asset_b_id) for x in Candidate.objects.filter(status="open")] == [(a.pk, c.pk)]
+
+
+def test_a_groups_comparison_follows_the_chosen_copies_and_names_no_image_outside_it(client, archivist):
+    a, b, c = three_copies()
+    outsider = three_copies("other")[0]  # an image the archivist may see, of another group
+    group = Candidate.objects.filter(asset_a=a).first().group
+    client.force_login(archivist)
+
+    def compared(query: str) -> list[str]:
+        response = client.get(f"/groups/{group.pk}/{query}", **HTMX)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "<html" not in page and 'id="compare"' in page  # the comparison alone
+        return re.findall(
+            r'<figure class="pane" data-side="\d"[^>]*>\s*<div class="viewport">\s*<img src="/assets/(\d+)/', page
+        )
+
+    assert compared(f"?canonical={c.pk}&with={a.pk}") == [str(c.pk), str(a.pk)]
+    suggested = compared("")[0]
+    for hostile in (f"?canonical={outsider.pk}&with={outsider.pk}", "?canonical=x&with=%D9%A3", "?with=-1"):
+        kept, other = compared(hostile)
+        assert kept == suggested and other != kept and int(other) in (a.pk, b.pk, c.pk)
 
 
 def test_a_group_that_changed_since_it_was_shown_is_refused(client, archivist):

@@ -28,7 +28,13 @@ def patterns(resolver: URLResolver = None, prefix: str = "") -> list[tuple[str, 
 
 def concrete(route: str) -> str:
     """A real path for a route: 1 for every number, a slug for every slug."""
-    for converter, value in (("<int:pk>", "1"), ("<slug:slug>", "cases"), ("<int:actor_id>", "1")):
+    for converter, value in (
+        ("<int:pk>", "1"),
+        ("<slug:slug>", "cases"),
+        ("<int:actor_id>", "1"),
+        ("<int:a>", "1"),
+        ("<int:b>", "2"),
+    ):
         route = route.replace(converter, value)
     return "/" + route.replace("^", "").replace("$", "")
 
@@ -75,6 +81,8 @@ def endpoints(o: dict) -> dict[str, str]:
         "candidate": f"/candidates/{o['candidate'].pk}/",
         "difference": f"/candidates/{o['candidate'].pk}/difference.png",
         "group": f"/groups/{o['candidate'].group_id}/",
+        "group-difference": f"/groups/{o['candidate'].group_id}/difference/"
+        f"{o['candidate'].asset_a_id}-{o['candidate'].asset_b_id}.png",
     }
     if "source" not in o:  # the mixed pair: only its own pages
         return pair
@@ -118,9 +126,21 @@ def test_the_access_matrix_has_no_unauthorised_200(client, world):
                 if status != 200 and allowed(role, assigned, endpoint):
                     refused_rightful.append((role, slug, endpoint, status))
 
-    assert checked == len(ROLES) * (2 * 11 + 3)
+    assert checked == len(ROLES) * (2 * 12 + 4)
     assert unauthorised == []
     assert refused_rightful == []  # the matrix is not passing by refusing everything
+
+
+def test_a_group_difference_names_only_members_of_that_group(client, world):
+    objects, users = world
+    client.force_login(users["archivist"])
+    cases, permits = objects["cases"]["candidate"], objects["permits"]["candidate"]
+    url = f"/groups/{cases.group_id}/difference/{{}}-{{}}.png"
+
+    assert client.get(url.format(cases.asset_a_id, cases.asset_b_id)).status_code == 200
+    # an image the archivist may see, but of another group: not reachable through this one
+    assert client.get(url.format(cases.asset_a_id, permits.asset_a_id)).status_code == 404
+    assert client.get(url.format(permits.asset_b_id, cases.asset_b_id)).status_code == 404
 
 
 def test_lists_never_show_an_unassigned_sources_objects(client, world):
