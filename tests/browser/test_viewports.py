@@ -4,7 +4,7 @@ no accessibility violation of serious or critical impact (checked at 1280x800)."
 import pytest
 
 from dedupe.candidates import groups_rebuild
-from dedupe.models import Asset, Candidate
+from dedupe.models import Asset, Candidate, ImportRun
 from tests.browser.conftest import screenshot
 from tests.browser.test_desk import sign_in_by_keyboard, twelve_pairs
 from tests.factories import store_bytes, strip, user_with_role
@@ -29,6 +29,11 @@ def every_size(site, browser, username: str, pages: list[tuple[str, str]]) -> di
     for width, height in SIZES:
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
+        page.goto(f"{site.url}/login/")  # the page before any other
+        screenshot(page, f"login-{width}x{height}")
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, ("login", width)
+        if width == 1280:
+            serious["login"] = grave_violations(page)
         sign_in_by_keyboard(page, site, username)
         for name, url in pages:
             response = page.goto(f"{site.url}{url}")
@@ -54,11 +59,16 @@ def test_changed_pages_fit_every_viewport(site, browser):
         Candidate.objects.create(asset_a=other, asset_b=pairs[6].asset_a, kind="near", score=0.8)
     groups_rebuild()
     group = Candidate.objects.get(pk=pairs[5].pk).group_id
+    run = ImportRun.objects.create(kind="archive", location="manifest.csv", root="/archive", status="finished",
+                                   rows_total=3, imported=2, failed=1)  # fmt: skip
+    run.problems.create(row=3, path="../../etc/passwd", reason="the path leaves the archive's folder")
     pages = [("pair", f"/candidates/{pairs[0].pk}/"), ("record", f"/records/{record.pk}/"),
              ("proposals", "/proposals/"), ("missing", "/missing/"),
              ("exact", "/exact-groups/"), ("home", "/"), ("queue", "/queue/"),
              ("image", f"/assets/{pairs[0].asset_a_id}/"), ("storage", "/storage/"),
-             ("search", "/records/?q=PERM"), ("group", f"/groups/{group}/")]  # fmt: skip
+             ("search", "/records/?q=PERM"), ("group", f"/groups/{group}/"),
+             ("source", f"/sources/{record.source.slug}/"), ("merge-map", "/merge-map/"),
+             ("import", f"/imports/{run.pk}/")]  # fmt: skip
     serious = every_size(site, browser, "ana", pages)
     assert serious == dict.fromkeys(serious, []), serious
 
@@ -148,6 +158,7 @@ def test_the_auditors_pages_fit_every_viewport_and_pass_axe(site, browser):
     record = pairs[0].asset_a.attachments.first().record
     pages = [("audit-log", "/audit/"), ("audit-filtered", f"/audit/?pair={pairs[0].pk}"),
              ("audit-event", f"/audit/events/{event.pk}/"), ("audit-record", f"/audit/timeline/record/{record.pk}/"),
-             ("audit-user", f"/audit/timeline/user/{ana.pk}/"), ("audit-figures", "/audit/figures/")]  # fmt: skip
+             ("audit-user", f"/audit/timeline/user/{ana.pk}/"), ("audit-figures", "/audit/figures/"),
+             ("audit-image", f"/audit/timeline/asset/{pairs[0].asset_a_id}/")]  # fmt: skip
     serious = every_size(site, browser, "olu", pages)
     assert serious == dict.fromkeys(serious, []), serious
