@@ -58,3 +58,55 @@ def difference_png(a: BinaryIO, b: BinaryIO) -> bytes:
     out = io.BytesIO()
     difference.save(out, "PNG")
     return out.getvalue()
+
+
+def mirror_matrix(inner_size: tuple[int, int], outer_size: tuple[int, int]) -> list[list[float]]:
+    """A mirror image's alignment, in full-size pixels: flipped left to right and scaled to the other."""
+    (iw, ih), (ow, oh) = inner_size, outer_size
+    return [[-ow / iw, 0.0, float(ow)], [0.0, oh / ih, 0.0], [0.0, 0.0, 1.0]]
+
+
+def aligned_pngs(
+    inner: BinaryIO,
+    outer: BinaryIO,
+    matrix: Sequence[Sequence[float]],
+    inner_size: tuple[int, int],
+    outer_size: tuple[int, int],
+) -> tuple[bytes, bytes]:
+    """A partial copy laid over its region of the other picture, and where the two differ there.
+
+    `matrix` maps the inner picture's full-size pixels to the outer's (the scan's evidence); the
+    thumbnails are aligned through it, so a crop lands on the part of the original it shows. The
+    first PNG is the inner picture on the outer thumbnail's frame, transparent outside its region
+    (for flicker and the slider); the second, the difference inside the region, black outside.
+    Raises ValueError for a matrix that is not a finite, invertible 3x3 (evidence is data: check it).
+    """
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=float)
+    if m.shape != (3, 3) or not np.isfinite(m).all() or min(inner_size + outer_size) <= 0:
+        raise ValueError("not an alignment")
+    with Image.open(inner, formats=FORMATS) as a, Image.open(outer, formats=FORMATS) as b:
+        inner_image, outer_image = a.convert("RGBA"), b.convert("RGB")
+    (iw, ih), (ow, oh) = inner_image.size, outer_image.size
+    to_outer_thumb = np.diag([ow / outer_size[0], oh / outer_size[1], 1.0])
+    from_inner_thumb = np.diag([inner_size[0] / iw, inner_size[1] / ih, 1.0])
+    thumb = to_outer_thumb @ m @ from_inner_thumb
+    if abs(np.linalg.det(thumb)) < 1e-12:
+        raise ValueError("not an alignment")
+    back = np.linalg.inv(thumb)  # Pillow asks, for each output pixel, where to read it from
+    back = back / back[2, 2]
+    laid = inner_image.transform(outer_image.size, Image.Transform.PERSPECTIVE, tuple(back.flatten()[:8]),
+                                 Image.Resampling.BILINEAR)  # fmt: skip
+    region = laid.getchannel("A")
+    difference = ImageChops.difference(outer_image, laid.convert("RGB")).convert("L")
+    difference = Image.composite(difference, Image.new("L", difference.size, 0), region)  # outside: nothing
+    # A fixed gain, not autocontrast: a true copy's re-encoding noise stays dark instead of being
+    # stretched to full brightness, so bright means a real difference.
+    difference = difference.point(lambda v: min(255, v * 4))
+    pngs = []
+    for image in (laid, difference):
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        pngs.append(out.getvalue())
+    return pngs[0], pngs[1]

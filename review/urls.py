@@ -18,6 +18,7 @@ urlpatterns = [
     path("candidates/<int:pk>/", desk.candidate_review, name="candidate"),
     path("candidates/<int:pk>/decide/", desk.candidate_decide, name="candidate-decide"),
     path("candidates/<int:pk>/difference.png", images.candidate_difference, name="candidate-difference"),
+    path("candidates/<int:pk>/aligned.png", images.candidate_aligned, name="candidate-aligned"),
     path("decisions/<int:pk>/undo/", desk.decision_undo, name="decision-undo"),
     path("groups/<int:pk>/", groups.group_review, name="group"),
     path("groups/<int:pk>/difference/<int:a>-<int:b>.png", images.group_difference, name="group-difference"),

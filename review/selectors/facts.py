@@ -8,11 +8,12 @@ as a difference is decided once: an address differs only when it names another p
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
+import numpy as np
 from django.core.files.storage import default_storage
 
 from dedupe import pixels
 from dedupe.addresses import address_conflict
-from dedupe.models import Asset, Attachment
+from dedupe.models import Asset, Attachment, Candidate
 
 from ..services.merges import holds_on
 from .visibility import visible_sources
@@ -109,3 +110,52 @@ def compare_rows(assets: list[Asset], user, shown: dict[int, list[Attachment]]) 
         Row("Legal hold", each(holds)),
     ]
     return sorted(rows, key=lambda row: not row.differs)
+
+
+@dataclass
+class Alignment:
+    """How a partial copy sits in the other picture, as the scan measured it (`dedupe.partials`)."""
+
+    inner: Asset
+    outer: Asset
+    matrix: list[list[float]]  # inner full-size pixels -> outer full-size pixels
+    outline: str  # the inner picture's corners in the outer one, as SVG polygon points ("" for none)
+    relation: str
+    inliers: int | None
+
+
+def alignment_of(candidate: Candidate) -> Alignment | None:
+    """The alignment a partial pair's evidence states, or None (another kind, or evidence that does
+    not hold together: it is data, checked before it is drawn or used to warp)."""
+    if candidate.kind != Candidate.Kind.PARTIAL or not isinstance(candidate.evidence, dict):
+        return None
+    evidence = candidate.evidence
+    a, b = candidate.asset_a, candidate.asset_b
+    relation = str(evidence.get("relation", ""))
+    inner: Asset | None = a
+    outer: Asset | None = b
+    matrix: Any = None
+    if relation == "mirrored":
+        if a.width and a.height and b.width and b.height:
+            matrix = pixels.mirror_matrix((a.width, a.height), (b.width, b.height))
+    else:
+        by_pk = {a.pk: a, b.pk: b}
+        inner, outer = by_pk.get(evidence.get("inner", 0)), by_pk.get(evidence.get("outer", 0))
+        matrix = evidence.get("matrix")
+    if inner is None or outer is None or inner == outer or not (outer.width and outer.height and inner.width):
+        return None
+    if not _numbers(matrix, rows=3, columns=3) or abs(float(np.linalg.det(np.array(matrix, dtype=float)))) < 1e-9:
+        return None  # no invertible transform: nothing to lay over anything
+    region: Any = evidence.get("region") if relation != "mirrored" else None
+    outline = " ".join(f"{x:g},{y:g}" for x, y in region) if _numbers(region, rows=4, columns=2) else ""
+    inliers = evidence.get("inliers")
+    return Alignment(inner, outer, matrix, outline, relation, inliers if isinstance(inliers, int) else None)
+
+
+def _numbers(value: Any, *, rows: int, columns: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == rows
+        and all(isinstance(row, list) and len(row) == columns for row in value)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e9 for row in value for v in row)
+    )

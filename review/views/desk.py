@@ -20,7 +20,7 @@ from dedupe.roles import Capability, can
 
 from ..forms import AssignmentForm, DecisionForm, first_error
 from ..models import Decision, Reversal
-from ..selectors.facts import compare_rows, records_shown
+from ..selectors.facts import alignment_of, compare_rows, records_shown
 from ..selectors.groups import keeper_suggestion
 from ..selectors.queue import after_cursor, cursor_of, cursor_parse, next_after, pair_moved, queue_filtered, reviewers
 from ..selectors.visibility import (
@@ -127,6 +127,7 @@ def _desk_context(request: HtmxHttpRequest, candidate: Candidate, error: str = "
         "b": candidate.asset_b,
         "rows": compare_rows(pair, request.user, shown),
         "shown_assets": pair,
+        "alignment": alignment_of(candidate),
         "shown": [
             (asset, shown[asset.pk], facts.get(asset.pk, "")) for asset in (candidate.asset_a, candidate.asset_b)
         ],

@@ -15,6 +15,7 @@ from PIL import Image
 from dedupe import pixels
 from dedupe.models import Asset
 
+from ..selectors.facts import Alignment, alignment_of
 from ..selectors.visibility import (
     asset_for,
     candidate_for,
@@ -49,9 +50,43 @@ def asset_original(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
 @require_GET
 @login_required
 def candidate_difference(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Where the two images differ, amplified, from their thumbnails scaled to one size."""
+    """Where the two images differ, amplified, from their thumbnails scaled to one size; for a
+    partial copy, inside its region of the other picture, aligned through the scan's transform."""
     candidate = candidate_for(request.user, pk)
+    alignment = alignment_of(candidate)
+    if alignment is not None:
+        return _aligned(request, alignment, which=1)
     return _difference(request, candidate.asset_a, candidate.asset_b)
+
+
+@require_GET
+@login_required
+def candidate_aligned(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """A partial copy laid over its region of the other picture (flicker and slider use it)."""
+    alignment = alignment_of(candidate_for(request.user, pk))
+    if alignment is None:
+        raise Http404("Not a partial copy with an alignment.")
+    return _aligned(request, alignment, which=0)
+
+
+def _aligned(request: AuthenticatedHttpRequest, alignment: Alignment, which: int) -> HttpResponse:
+    inner, outer = alignment.inner, alignment.outer
+    for asset in (inner, outer):
+        if not asset.thumbnail_name:
+            raise Http404("No thumbnail to compare.")
+        image_view_record(actor=request.user, asset=asset, what="difference")
+    with (
+        default_storage.open(inner.thumbnail_name, "rb") as a,
+        default_storage.open(outer.thumbnail_name, "rb") as b,
+    ):
+        try:
+            pngs = pixels.aligned_pngs(
+                cast(BinaryIO, a), cast(BinaryIO, b), alignment.matrix,
+                (inner.width or 0, inner.height or 0), (outer.width or 0, outer.height or 0),
+            )  # fmt: skip
+        except ValueError as error:  # evidence that cannot align anything
+            raise Http404("This pair's alignment cannot be drawn.") from error
+    return private_image(HttpResponse(pngs[which], content_type="image/png"))
 
 
 @require_GET

@@ -67,7 +67,7 @@
   let pointer = null;  // where the pointer last was over a frame, as fractions of it
 
   function zoomed() {
-    return desk().querySelectorAll("#stage .viewport img, #stage .overlay-frame img");
+    return desk().querySelectorAll("#stage .viewport img, #stage .viewport svg, #stage .overlay-frame img");
   }
 
   function clamp(offset, scale) { return Math.min(0, Math.max(1 - scale, offset)); }

@@ -201,6 +201,39 @@ def test_zoom_goes_by_steps_at_the_pointer_both_images_together_inside_their_fra
     assert "zoomed" not in page.locator("#stage").get_attribute("class")
 
 
+def test_a_partial_copys_region_is_outlined_zooms_with_its_picture_and_the_overlay_is_aligned(site, page):
+    from tests.review.test_desk import partial_pair
+
+    pair = partial_pair()  # image b is the middle of image a (640 x 480): corners 160,120 to 480,360
+    user_with_role("ana", "archivist")
+    sign_in_by_keyboard(page, site, "ana")
+    page.goto(f"{site.url}/candidates/{pair.pk}/")
+    on_desk(page, pair)
+    outline = """() => {
+        const frame = document.querySelector('.pane[data-side="1"] .viewport').getBoundingClientRect();
+        const shape = document.querySelector('svg.region polygon').getBoundingClientRect();
+        const scale = Math.min(frame.width / 640, frame.height / 480);  // the picture as fitted
+        return {width: shape.width, expected: 320 * scale,
+                centre: [shape.x + shape.width / 2 - frame.x - frame.width / 2,
+                         shape.y + shape.height / 2 - frame.y - frame.height / 2]};
+    }"""
+
+    fitted = page.evaluate(outline)
+    assert fitted["width"] == pytest.approx(fitted["expected"], abs=2)  # the middle half, at the picture's scale
+    assert fitted["centre"] == [pytest.approx(0, abs=2), pytest.approx(0, abs=2)]
+    screenshot(page, "review-partial")
+    page.keyboard.press("z")
+    assert page.evaluate(outline)["width"] == pytest.approx(2 * fitted["expected"], abs=3)  # zoomed with it
+    page.keyboard.press("0")
+    page.keyboard.press("f")
+    assert page.locator("#overlay .over").get_attribute("src") == f"/candidates/{pair.pk}/aligned.png"
+    page.wait_for_function("() => document.querySelector('#overlay .over').naturalWidth > 0")
+    page.keyboard.press("f")
+    page.keyboard.press("x")
+    page.wait_for_function("() => document.querySelector('#overlay .difference').naturalWidth > 0")
+    screenshot(page, "review-partial-difference")
+
+
 def test_a_caseworker_cannot_reach_an_unassigned_source_by_guessing_urls(site, page):
     hidden = twelve_pairs()[0]
     cases, _ = archive_rows("cases")

@@ -8,6 +8,7 @@ from dedupe.models import Asset, Candidate, ImportRun
 from tests.browser.conftest import screenshot
 from tests.browser.test_desk import sign_in_by_keyboard, twelve_pairs
 from tests.factories import store_bytes, strip, user_with_role
+from tests.review.test_desk import partial_pair
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 SIZES = [(1280, 800), (1920, 1080), (1024, 768), (390, 844)]
@@ -68,7 +69,7 @@ def test_changed_pages_fit_every_viewport(site, browser):
              ("image", f"/assets/{pairs[0].asset_a_id}/"), ("storage", "/storage/"),
              ("search", "/records/?q=PERM"), ("group", f"/groups/{group}/"),
              ("source", f"/sources/{record.source.slug}/"), ("merge-map", "/merge-map/"),
-             ("import", f"/imports/{run.pk}/")]  # fmt: skip
+             ("import", f"/imports/{run.pk}/"), ("partial", f"/candidates/{partial_pair().pk}/")]  # fmt: skip
     serious = every_size(site, browser, "ana", pages)
     assert serious == dict.fromkeys(serious, []), serious
 

@@ -1,9 +1,11 @@
 """The review desk on the server: queue order and paging, the review page, decisions through htmx,
 stale forms, skip and undo, the images it serves, and untrusted text kept as text."""
 
+import io
 import re
 
 import pytest
+from PIL import Image
 
 from dedupe.models import Asset, AuditEvent, Candidate, Record, Source
 from review.models import Decision, ReviewAssignment
@@ -404,3 +406,61 @@ def test_a_group_merge_across_differing_addresses_is_confirmed_first_then_goes_o
     assert set(Asset.objects.filter(state="quarantined").values_list("pk", flat=True)) == {b.pk, c.pk}
     following = Candidate.objects.filter(asset_a=later[0]).first().group_id
     assert done.status_code == 302 and done["Location"] == f"/groups/{following}/", "on to the next group"
+
+
+def partial_pair(**evidence) -> Candidate:
+    """Image b a crop of image a (thumbnails made so), with the scan's evidence unless told otherwise."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from tests.factories import photo
+
+    _, made = archive_rows("crops", records=2)
+    (_, a), (_, b) = made
+    crop = photo(0, (64, 48)).crop((16, 12, 48, 36))  # the middle of image a's thumbnail (archive_rows: photo(0))
+    buf = io.BytesIO()
+    crop.save(buf, "WEBP")
+    Asset.objects.filter(pk=b.pk).update(
+        thumbnail_name=default_storage.save("thumbnails/crop.webp", ContentFile(buf.getvalue())), width=320, height=240
+    )
+    facts = {"relation": "crop", "inner": b.pk, "outer": a.pk, "inliers": 87, "model": "homography",
+             "matrix": [[1, 0, 160], [0, 1, 120], [0, 0, 1]],
+             "region": [[160, 120], [480, 120], [480, 360], [160, 360]]}  # fmt: skip
+    return Candidate.objects.create(asset_a=a, asset_b=b, kind="partial", score=0.8, evidence=facts | evidence)
+
+
+def test_a_partial_copy_is_outlined_on_the_other_picture_and_its_views_are_aligned(client, archivist):
+    pair = partial_pair()
+    client.force_login(archivist)
+
+    page = client.get(f"/candidates/{pair.pk}/").content.decode()
+    aligned = client.get(f"/candidates/{pair.pk}/aligned.png")
+    difference = client.get(f"/candidates/{pair.pk}/difference.png")
+
+    assert '<polygon points="160,120 480,120 480,360 160,360"/>' in page
+    assert 'viewBox="0 0 640 480"' in page and f"where image {pair.asset_b_id} lies in this one" in page
+    assert f'class="over" src="/candidates/{pair.pk}/aligned.png"' in page
+    assert aligned.status_code == 200 and aligned["Cache-Control"] == "private, no-store"
+    laid = Image.open(io.BytesIO(aligned.content))
+    assert laid.size == (64, 48) and laid.getchannel("A").getbbox() == (16, 12, 48, 36)
+    assert Image.open(io.BytesIO(difference.content)).crop((0, 0, 64, 10)).getbbox() is None  # only the region
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [{"matrix": [["1", 0, 0], [0, 1, 0], [0, 0, 1]]}, {"matrix": [[0, 0, 0], [0, 0, 0], [0, 0, 0]]},
+     {"inner": 999999}, {"region": [[1, 2], ["<script>", 3]], "matrix": "x"}, {"region": "0,0 <svg onload=x>"}],
+)  # fmt: skip
+def test_evidence_that_does_not_hold_together_draws_nothing_and_breaks_nothing(client, archivist, hostile):
+    pair = partial_pair(**hostile)
+    client.force_login(archivist)
+
+    page = client.get(f"/candidates/{pair.pk}/")
+    aligned = client.get(f"/candidates/{pair.pk}/aligned.png")
+
+    shown = page.content.decode()
+    assert page.status_code == 200 and "<script>" not in shown and "<svg onload" not in shown
+    if "region" in hostile and "matrix" not in hostile:  # a bad outline alone: aligned, but not outlined
+        assert "<polygon" not in page.content.decode() and aligned.status_code == 200
+    else:
+        assert "<polygon" not in page.content.decode() and aligned.status_code == 404
