@@ -71,10 +71,7 @@ def candidate_aligned(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 
 def _aligned(request: AuthenticatedHttpRequest, alignment: Alignment, which: int) -> HttpResponse:
     inner, outer = alignment.inner, alignment.outer
-    for asset in (inner, outer):
-        if not asset.thumbnail_name:
-            raise Http404("No thumbnail to compare.")
-        image_view_record(actor=request.user, asset=asset, what="difference")
+    _compared(request, inner, outer)
     with (
         default_storage.open(inner.thumbnail_name, "rb") as a,
         default_storage.open(outer.thumbnail_name, "rb") as b,
@@ -100,11 +97,16 @@ def group_difference(request: AuthenticatedHttpRequest, pk: int, a: int, b: int)
     return _difference(request, by_pk[a], by_pk[b])
 
 
-def _difference(request: AuthenticatedHttpRequest, first: Asset, second: Asset) -> HttpResponse:
-    for asset in (first, second):
+def _compared(request: AuthenticatedHttpRequest, *assets: Asset) -> None:
+    """Both thumbnails exist, and the look at each is on the record (sensitive sources)."""
+    for asset in assets:
         if not asset.thumbnail_name:
             raise Http404("No thumbnail to compare.")
         image_view_record(actor=request.user, asset=asset, what="difference")
+
+
+def _difference(request: AuthenticatedHttpRequest, first: Asset, second: Asset) -> HttpResponse:
+    _compared(request, first, second)
     with (
         default_storage.open(first.thumbnail_name, "rb") as a,
         default_storage.open(second.thumbnail_name, "rb") as b,
