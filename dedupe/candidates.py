@@ -143,7 +143,7 @@ def features_of(f: Fingerprint) -> partial.Features:
     """An asset's stored local features as arrays."""
     return partial.features_from_fields(
         feature_width=f.feature_width, feature_height=f.feature_height, keypoints=bytes(f.keypoints),
-        descriptors=bytes(f.descriptors), grey=bytes(f.grey), grey_width=f.grey_width,
+        descriptors=bytes(f.descriptors), grey=bytes(f.grey), grey_width=f.grey_width, chroma=bytes(f.chroma),
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from .models import Asset, Attachment, AuditEvent, Fingerprint, ImportProblem
 
 FINGERPRINT_FIELDS = [
     "phash", "dhash", "phash_zoom", "phash256", "phash256_zoom", "phash_mirror", "phash256_mirror",
-    "feature_width", "feature_height", "keypoints", "descriptors", "grey", "grey_width",
+    "feature_width", "feature_height", "keypoints", "descriptors", "grey", "grey_width", "chroma",
 ]  # fmt: skip
 
 

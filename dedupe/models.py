@@ -140,6 +140,8 @@ class Fingerprint(models.Model):
     descriptors = models.BinaryField(default=b"")
     grey = models.BinaryField(default=b"")
     grey_width = models.PositiveSmallIntegerField(default=0)
+    # Lab a*b* at half the grey image's size: a change painted in a similar grey is seen in colour.
+    chroma = models.BinaryField(default=b"")
     searched = models.BooleanField(default=False, help_text="Compared against the archive by a finished scan.")
     computed_at = models.DateTimeField(auto_now=True)
 

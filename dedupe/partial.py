@@ -15,7 +15,7 @@ descriptors, a RANSAC homography, then two checks that separate one photograph f
 No ORM here; `dedupe.partials` does the queries and writes around it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -43,6 +43,12 @@ MAX_FILL = 0.2
 GRID = 12
 MAX_DISAGREEING = 0.1
 CELL_DISAGREES = 0.5  # mean absolute difference of the normalised grey values in a cell
+# A changed region: the share of disagreeing pixels (grey or colour) in the worst window a third of
+# the overlap's side. Copies measured at most 0.76 (misregistered edges, contrast and colour changes
+# scattered over the frame); the same site after a change 1.0 (scaffolding over a fifth of it).
+MAX_CHANGED = 0.9
+CHROMA_DISAGREES = 12.0  # distance of the Lab a*b* values (OpenCV's 8-bit scale) after a gain
+GREYISH = 2.0  # mean chroma below this: a grayscale picture, which has no colour to compare
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class Features:
     points: np.ndarray  # float32 (n, 2)
     descriptors: np.ndarray  # uint8 (n, 32)
     grey: np.ndarray  # uint8 (h, w), long side GREY_SIDE
+    # uint8 (ceil(h / 2), ceil(w / 2), 2): Lab a* and b* at half the grey image's size; empty for
+    # assets inspected before it was kept. Grey alone cannot see a change painted in a similar grey.
+    chroma: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.uint8))
 
     def to_fields(self) -> dict[str, Any]:
         """The stored form: raw little-endian bytes (no pickle, nothing to decode but arrays)."""
@@ -64,11 +73,19 @@ class Features:
             "descriptors": self.descriptors.astype(np.uint8).tobytes(),
             "grey": self.grey.astype(np.uint8).tobytes(),
             "grey_width": self.grey.shape[1],
+            "chroma": self.chroma.astype(np.uint8).tobytes(),
         }
 
 
 def features_from_fields(
-    *, feature_width: int, feature_height: int, keypoints: bytes, descriptors: bytes, grey: bytes, grey_width: int
+    *,
+    feature_width: int,
+    feature_height: int,
+    keypoints: bytes,
+    descriptors: bytes,
+    grey: bytes,
+    grey_width: int,
+    chroma: bytes = b"",
 ) -> Features:
     """Arrays back from their stored bytes; raises ValueError when the sizes do not agree."""
     points = np.frombuffer(bytes(keypoints), dtype="<f4").reshape(-1, 2).astype(np.float32)
@@ -80,12 +97,21 @@ def features_from_fields(
     if not (0 < feature_width <= FEATURE_SIDE and 0 < feature_height <= FEATURE_SIDE):
         raise ValueError(f"a feature frame of {feature_width}x{feature_height}")
     pixels = np.frombuffer(bytes(grey), dtype=np.uint8).reshape(-1, grey_width)
-    return Features(feature_width, feature_height, points, desc, pixels)
+    ch, cw = _chroma_shape(pixels.shape)
+    if len(chroma) not in (0, ch * cw * 2):
+        raise ValueError(f"{len(chroma)} bytes of colour for a {grey_width}-wide grey image")
+    colour = np.frombuffer(bytes(chroma), dtype=np.uint8).reshape(ch if chroma else 0, cw if chroma else 0, 2)
+    return Features(feature_width, feature_height, points, desc, pixels, colour)
+
+
+def _chroma_shape(grey_shape: tuple[int, ...]) -> tuple[int, int]:
+    return (grey_shape[0] + 1) // 2, (grey_shape[1] + 1) // 2
 
 
 def local_features(im: Image.Image) -> Features:
-    """ORB keypoints and descriptors of the upright picture, and its small grey image."""
-    grey = np.asarray(im.convert("L"))
+    """ORB keypoints and descriptors of the upright picture, and its small grey and colour images."""
+    rgb = np.asarray(im.convert("RGB"))
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
     scale = min(1.0, FEATURE_SIDE / max(h, w))
     if scale < 1:
@@ -102,7 +128,16 @@ def local_features(im: Image.Image) -> Features:
     small = cv2.resize(
         grey, (max(1, round(gw * small_scale)), max(1, round(gh * small_scale))), interpolation=cv2.INTER_AREA
     )
-    return Features(gw, gh, points[:MAX_FEATURES], descriptors[:MAX_FEATURES], small)
+    ch, cw = _chroma_shape(small.shape)
+    lab = cv2.cvtColor(cv2.resize(rgb, (cw, ch), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2LAB)
+    colour = np.ascontiguousarray(lab[..., 1:])
+    return Features(gw, gh, points[:MAX_FEATURES], descriptors[:MAX_FEATURES], small, colour)
+
+
+def mirrored(f: Features) -> Features:
+    """The small images of the mirror picture (keypoints are left out: ORB's are not mirror-invariant)."""
+    none = np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    return Features(f.width, f.height, *none, f.grey[:, ::-1].copy(), f.chroma[:, ::-1].copy())
 
 
 @dataclass(frozen=True)
@@ -123,13 +158,9 @@ def relate(a: Features, b: Features) -> Relation | None:
     """How `a` and `b` are one photograph (one contains the other), or None: not shown to be."""
     if len(a.descriptors) < MIN_INLIERS or len(b.descriptors) < MIN_INLIERS:
         return None
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(a.descriptors, b.descriptors, k=2)
-    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
-    if len(good) < MIN_INLIERS:
+    src, dst = _matches(a, b)
+    if len(src) < MIN_INLIERS:
         return None
-    src = a.points[[m.queryIdx for m in good]]
-    dst = b.points[[m.trainIdx for m in good]]
     fitted = _fit(src, dst)
     if fitted is None:
         return None
@@ -147,7 +178,7 @@ def relate(a: Features, b: Features) -> Relation | None:
     else:
         return None  # they overlap, neither contains the other: two framings, two photographs
     disagreeing = _disagreement(inner, outer, matrix)
-    if disagreeing > MAX_DISAGREEING:
+    if disagreeing > MAX_DISAGREEING or changed_region(inner, outer, matrix) > MAX_CHANGED:
         return None
     matrix = matrix / matrix[2, 2]
     coverage = _area(region) / (outer.width * outer.height)
@@ -162,6 +193,13 @@ def relate(a: Features, b: Features) -> Relation | None:
         angle=round(angle, 2),
         disagreeing=round(disagreeing, 4),
     )
+
+
+def _matches(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
+    """Putative correspondences (a's points, b's points): descriptors passing Lowe's ratio test."""
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
+    return a.points[[m.queryIdx for m in good]], b.points[[m.trainIdx for m in good]]
 
 
 def _fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -189,7 +227,43 @@ def whole_frames_disagree(a: Features, b: Features) -> bool:
     if not (len(a.grey) and len(b.grey)) or abs(a.width / a.height - b.width / b.height) > 0.02:
         return False
     scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
-    return _disagreement(a, b, scale) > MAX_DISAGREEING
+    return _disagreement(a, b, scale) > MAX_DISAGREEING or changed_region(a, b, scale) > MAX_CHANGED
+
+
+def changed_region(inner: Features, outer: Features, model: np.ndarray) -> float:
+    """The share of disagreeing pixels in the worst window (a third of the overlap's side) when the
+    inner picture is laid over the outer one: near 1 where a part of the scene was changed.
+
+    A cell average (`_disagreement`) misses a change painted in a grey like the one it covers;
+    colour sees it, and a change is one solid block where a copy's differences (edges a pixel off,
+    exposure, recompression) are scattered. Colour counts only when both pictures have some, after
+    one gain (a contrast change scales it); without stored colour only grey is compared.
+    """
+    if not (inner.chroma.size and outer.chroma.size):
+        return 0.0
+    (ih, iw), (oh, ow) = inner.chroma.shape[:2], outer.chroma.shape[:2]
+    to_inner = np.diag([iw / inner.width, ih / inner.height, 1.0])
+    to_outer = np.diag([ow / outer.width, oh / outer.height, 1.0])
+    forward = to_outer @ model @ np.linalg.inv(to_inner)
+    inner_grey = cv2.resize(inner.grey, (iw, ih), interpolation=cv2.INTER_AREA)
+    layers = np.dstack([inner_grey, inner.chroma]).astype(np.float32)
+    warped = cv2.warpPerspective(layers, forward, (ow, oh), flags=cv2.INTER_LINEAR)
+    covered = cv2.warpPerspective(np.full((ih, iw), 255, np.uint8), forward, (ow, oh), flags=cv2.INTER_NEAREST)
+    valid = np.asarray(cv2.erode(covered, np.ones((3, 3), np.uint8)) > 0)
+    if valid.sum() < 16:
+        return 1.0
+    here = cv2.resize(outer.grey, (ow, oh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    bad = np.abs(_normalised(warped[..., 0], valid) - _normalised(here, valid)) > CELL_DISAGREES
+    a, b = warped[..., 1:] - 128, outer.chroma.astype(np.float32) - 128
+    if min(float(np.abs(a[valid]).mean()), float(np.abs(b[valid]).mean())) >= GREYISH:
+        gain = float((a[valid] * b[valid]).sum() / max(float((a[valid] ** 2).sum()), 1e-6))
+        bad |= np.linalg.norm(min(2.0, max(0.5, gain)) * a - b, axis=2) > CHROMA_DISAGREES
+    ys, xs = np.nonzero(valid)
+    side = max(3, int(min(np.ptp(ys), np.ptp(xs)) / 3))
+    share = cv2.boxFilter((bad & valid).astype(np.float32), -1, (side, side))
+    inside = cv2.boxFilter(valid.astype(np.float32), -1, (side, side))
+    full = inside > 0.9  # windows within the overlap
+    return float((share[full] / inside[full]).max()) if full.any() else 0.0
 
 
 def _plausible(model: np.ndarray) -> bool:

@@ -130,7 +130,9 @@ def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirro
     """The evidence that two assets are one photograph, partly shown; None when not shown to be."""
     if mirror_candidate and fa.phash256_mirror and fb.phash256_mirror:
         distance = min(bits(fa.phash256, fb.phash256_mirror), bits(fa.phash256_mirror, fb.phash256))
-        if distance <= DEFAULT_VERIFY_RADIUS:
+        # two framings of a symmetric facade are mirror images of each other by their hashes; the
+        # pixels (colour too) of one photograph flipped agree everywhere
+        if distance <= DEFAULT_VERIFY_RADIUS and not _mirror_disagrees(fa, fb):
             return {"relation": "mirrored", "phash256_mirror": distance, "score": round(0.9 - distance / 512, 4)}
     if not (fa.descriptors and fb.descriptors):
         return None
@@ -153,6 +155,13 @@ def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirro
         "disagreeing": found.disagreeing,
         "score": round(0.6 + 0.3 * min(1.0, found.inliers / 100) * (1 - found.disagreeing), 4),
     }  # fmt: skip
+
+
+def _mirror_disagrees(fa: Fingerprint, fb: Fingerprint) -> bool:
+    """Whether the pixels of one picture flipped and the other disagree (False when not stored)."""
+    if not (fa.grey and fb.grey):
+        return False
+    return partial.whole_frames_disagree(partial.mirrored(features_of(fa)), features_of(fb))
 
 
 def _full_size_region(region: list[list[float]], outer: Asset, fo: Fingerprint) -> list[list[float]]:

@@ -396,7 +396,7 @@ def _features(value: dict) -> partial.Features:
     return partial.features_from_fields(
         feature_width=_int(value["feature_width"]), feature_height=_int(value["feature_height"]),
         keypoints=raw("keypoints"), descriptors=raw("descriptors"), grey=raw("grey"),
-        grey_width=_int(value["grey_width"]),
+        grey_width=_int(value["grey_width"]), chroma=raw("chroma"),
     )  # fmt: skip
 
 

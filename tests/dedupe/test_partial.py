@@ -75,12 +75,50 @@ def test_the_same_site_after_a_large_change_is_another_photograph():
     assert not partial.whole_frames_disagree(features(ORIGINAL), features(ORIGINAL.resize((400, 300))))
 
 
+def with_wall(im: Image.Image, colour: tuple[int, int, int], box: tuple[int, int, int, int]) -> Image.Image:
+    out = im.copy()
+    ImageDraw.Draw(out).rectangle(box, fill=colour)
+    return out
+
+
+BLUE_WALL = with_wall(ORIGINAL, (60, 110, 200), (200, 100, 700, 500))
+# the same grey as the blue (0.299 R + 0.587 G + 0.114 B), another colour: only colour can tell
+SAME_GREY_RED = (200, 60, 109)
+
+
+def test_a_change_in_the_grey_it_covers_is_seen_in_colour():
+    later = with_wall(BLUE_WALL, SAME_GREY_RED, (250, 150, 650, 450))
+    a, b = features(later), features(BLUE_WALL)
+    scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
+
+    assert partial._disagreement(a, b, scale) <= partial.MAX_DISAGREEING, "grey alone must not see it"
+    assert partial.changed_region(a, b, scale) > partial.MAX_CHANGED
+    assert partial.whole_frames_disagree(a, b)
+    small = features(BLUE_WALL.resize((400, 300)))
+    assert partial.changed_region(small, b, np.diag([b.width / small.width, b.height / small.height, 1.0])) < 0.5
+
+
+def test_a_contrast_change_is_not_a_changed_region():
+    flat = Image.eval(BLUE_WALL, lambda v: round(128 + (v - 128) * 0.7))
+    a, b = features(flat), features(BLUE_WALL)
+
+    assert partial.changed_region(a, b, np.diag([b.width / a.width, b.height / a.height, 1.0])) < partial.MAX_CHANGED
+
+
+def test_the_mirror_of_a_picture_agrees_with_it_and_another_picture_does_not():
+    flipped = features(ORIGINAL.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+
+    assert not partial.whole_frames_disagree(partial.mirrored(flipped), features(ORIGINAL))
+    assert partial.whole_frames_disagree(partial.mirrored(flipped), features(photo(9, (800, 600))))
+
+
 def test_stored_features_come_back_as_they_were():
     f = features(ORIGINAL)
     back = partial.features_from_fields(**f.to_fields())
 
     assert np.array_equal(back.points, f.points) and np.array_equal(back.descriptors, f.descriptors)
     assert np.array_equal(back.grey, f.grey) and (back.width, back.height) == (f.width, f.height)
+    assert np.array_equal(back.chroma, f.chroma) and f.chroma.shape[2] == 2
 
 
 def answer(**features_override) -> dict:
@@ -103,6 +141,7 @@ def test_the_parent_accepts_well_formed_features():
     [
         {"keypoints": base64.b64encode(b"\0" * 8).decode()},  # one keypoint for hundreds of descriptors
         {"grey_width": 7},  # the grey image's bytes are no multiple of it
+        {"chroma": base64.b64encode(b"\0" * 101).decode()},  # not two channels at half the grey size
         {"feature_width": 100_000},
         {"descriptors": "not base64!"},
         {"keypoints": 12},
