@@ -9,7 +9,6 @@ imported, unchanged or failed; failures are stored as ImportProblem rows.
 import csv
 import hashlib
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
@@ -28,10 +26,10 @@ from django.utils import timezone
 from .actions import Action, Subject
 from .attachments import AttachmentStep
 from .audit import audit_record
+from .blobs import blob_keep, blob_orphaned
 from .inspection import aware
 from .manifest import Row, RowRefused, printable, validated
 from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
-from .resilience import storage_full_named
 
 # Rows per transaction: big enough that commits are not the cost, small enough that a crash
 # loses little and a SQLite writer never holds the lock for long.
@@ -155,9 +153,12 @@ class Importer:
             self._import_batch_rows(rows)
         except BaseException:
             self.sources.clear()  # sources created in the rolled-back transaction are gone
-            for name in self._stored:  # rolled back: no row will ever reference these bytes
-                with suppress(OSError):  # the orphan sweep (manage.py sweep_orphans) reclaims what is left
-                    default_storage.delete(name)
+            for name in self._stored:  # rolled back: these bytes were written for rows that are gone
+                # unless another import has since taken the blob; a database that cannot answer
+                # leaves them to the orphan sweep (manage.py sweep_orphans), as a crash would.
+                with suppress(Exception):
+                    if blob_orphaned(name):
+                        default_storage.delete(name)
             raise
         finally:
             self._stored = []
@@ -255,15 +256,11 @@ class Importer:
         return outcome
 
     def _store(self, source: Source, row: Row, path: Path, sha256: str, stat: os.stat_result) -> Asset:
-        """Keep the file's bytes under a neutral name; reading them is the sandbox's job, later.
-
-        No extension: an uploaded ".html" or ".svg" must never become a live page if the media
-        folder is ever served as files. What the bytes are is recorded once the sandbox has read
-        them (`Asset.format`).
-        """
-        with open(path, "rb") as f, storage_full_named():
-            name = default_storage.save(f"assets/{sha256[:2]}/{sha256}/{uuid.uuid4().hex}", File(f))
-        self._stored.append(name)
+        """Keep the file's bytes once per content (a byte copy shares the blob, `dedupe.blobs`);
+        reading them is the sandbox's job, later, which records what they are (`Asset.format`)."""
+        name, written = blob_keep(sha256, stat.st_size, lambda: open(path, "rb"))  # noqa: SIM115 - blob_keep closes it
+        if written:
+            self._stored.append(name)
         return Asset.objects.create(
             source=source,
             origin_path=row.path,

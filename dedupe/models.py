@@ -114,6 +114,19 @@ class Asset(models.Model):
         return self.pixels if self.content_pixels is None else self.content_pixels
 
 
+class Blob(models.Model):
+    """Bytes we store, once per SHA-256: every asset with these bytes names the same `storage_name`
+    (`dedupe.blobs`). Assets stored before blobs existed keep a file each and have no row here."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    storage_name = models.CharField(max_length=500, unique=True)
+    byte_size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]}… ({self.byte_size:,} bytes)"
+
+
 class Fingerprint(models.Model):
     """What detection computes once per readable asset. 64-bit hashes are stored signed.
 

@@ -14,10 +14,11 @@ from django.utils import timezone
 
 from .actions import Action
 from .audit import audit_record
-from .models import Asset
+from .models import Asset, Blob
 
-# Folders under storage that only the import (assets/) and inspection (thumbnails/) write.
-FOLDERS = ("assets", "thumbnails")
+# Folders under storage that only the import (blobs/, and assets/ before blobs) and inspection
+# (thumbnails/) write.
+FOLDERS = ("blobs", "assets", "thumbnails")
 GRACE = timedelta(hours=1)
 BATCH = 1000  # names checked against the rows per query
 
@@ -51,6 +52,7 @@ def _unreferenced(names: list[str], cutoff: datetime) -> Iterator[tuple[str, int
         return
     known = set(Asset.objects.filter(storage_name__in=names).values_list("storage_name", flat=True))
     known |= set(Asset.objects.filter(thumbnail_name__in=names).values_list("thumbnail_name", flat=True))
+    known |= set(Blob.objects.filter(storage_name__in=names).values_list("storage_name", flat=True))
     for name in names:
         if name not in known and default_storage.get_modified_time(name) < cutoff:
             yield name, default_storage.size(name)

@@ -15,13 +15,13 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from dedupe.actions import Action, Subject
 from dedupe.audit import audit_record
+from dedupe.blobs import blob_release
 from dedupe.models import Asset, Attachment
 
 from ..models import LegalHold, Merge, MergeMove, Purge
@@ -215,8 +215,8 @@ def asset_purge(*, asset_id: int, now: datetime, actor: Any = None, actor_name: 
             reason=f"merged onto image {merge.canonical_id} at {merge.at:%Y-%m-%d %H:%M} (merge {merge.pk}); "
             f"retention {settings.DEDUPE_RETENTION_DAYS} days passed; nothing points at it",
         )
-    try:
-        default_storage.delete(asset.storage_name)  # the thumbnail stays: evidence outlives originals
+    try:  # the thumbnail stays: evidence outlives originals; a byte copy still in use keeps the blob
+        blob_release(asset.storage_name)
     except Exception as exc:  # noqa: BLE001 - whatever the storage raises, the purge is recorded; report it
         item.error = f"bytes not deleted from storage ({asset.storage_name}): {exc}"
     return item

@@ -57,14 +57,17 @@ def test_it_stores_each_problem_for_people_to_see_later(tmp_path):
     assert run.imported == 5
 
 
-def test_byte_identical_files_stay_two_assets(tmp_path):
-    """Equal bytes are a duplicate for people to approve, not something the import collapses."""
+def test_byte_identical_files_stay_two_assets_on_one_stored_copy_of_the_bytes(tmp_path, settings):
+    """Equal bytes are a duplicate for people to approve, not something the import collapses; but
+    the bytes are stored once (issue 16): a copy costs nothing from the moment it is imported."""
     run_import(small_archive(tmp_path, bad=False))
 
     copy = Asset.objects.get(origin_path="images/copy.jpg")
     original = Asset.objects.get(origin_path="images/p0.jpg")
     assert copy.pk != original.pk and copy.sha256 == original.sha256
-    assert copy.storage_name != original.storage_name
+    assert copy.storage_name == original.storage_name == f"blobs/{copy.sha256[:2]}/{copy.sha256}"
+    stored = [p for p in Path(settings.MEDIA_ROOT, "blobs").rglob("*") if p.is_file()]
+    assert len(stored) == Asset.objects.values("sha256").distinct().count()
 
 
 def test_a_missing_file_leaves_its_record_missing_imagery(tmp_path):
