@@ -203,6 +203,11 @@ AXES_DISABLE_ACCESS_LOG = True  # sign-ins and sign-outs are in the audit log al
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # A second factor (TOTP, with one-use recovery codes) for administrators, staff and archivists:
 # on in production, off under DEBUG unless asked for (review.two_factor).
+# What the import keeps of a new source's files (issue 16): "copy" (bytes stored once per content)
+# or "in_place" (only thumbnails and fingerprints; originals read from where the import found them).
+DEDUPE_NEW_SOURCES_KEEP = env_str("DEDUPE_NEW_SOURCES_KEEP", "copy")
+if DEDUPE_NEW_SOURCES_KEEP not in ("copy", "in_place"):
+    raise ImproperlyConfigured("DEDUPE_NEW_SOURCES_KEEP must be copy or in_place")
 DEDUPE_REQUIRE_2FA = env_bool("DEDUPE_REQUIRE_2FA", not DEBUG)
 OTP_TOTP_ISSUER = "Dedupe Desk"
 AUTH_PASSWORD_VALIDATORS = [

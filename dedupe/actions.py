@@ -33,6 +33,7 @@ class Action(StrEnum):
     IMPORT_INTERRUPT = "import.interrupt"
     IMPORT_STORAGE_FULL = "import.storage_full"
     STORAGE_ORPHANS_RECLAIM = "storage.orphans_reclaim"
+    SOURCES_DRIFT = "sources.drift"  # dedupe.verify: a file kept in place changed or went at its source
     AUDIT_RESTORE = "audit.restore"
 
     # review.services.decisions, review.services.groups

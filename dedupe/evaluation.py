@@ -8,10 +8,10 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
-from django.core.files.storage import default_storage
 
 from .imaging import hash_to_int, open_image
 from .models import Asset, Candidate
+from .originals import original_open
 from .scoring import components
 from .search import pairs_within, to_uint64
 
@@ -169,7 +169,7 @@ def baseline_pairs(ids: Iterable[int]) -> dict[Pair, float]:
     assets = list(Asset.objects.filter(pk__in=list(ids)).order_by("pk"))
     hashes = []
     for asset in assets:
-        with default_storage.open(asset.storage_name, "rb") as f:
+        with original_open(asset) as f:
             hashes.append(hash_to_int(imagehash.phash(open_image(f))))  # naive: full decode, no sandbox
     i, j, d = pairs_within(to_uint64(np.array(hashes, dtype=np.int64)), BASELINE_THRESHOLD)
     return {(assets[a].pk, assets[b].pk): 1 - dist / 64 for a, b, dist in zip(i, j, d, strict=True)}

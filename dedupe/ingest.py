@@ -30,6 +30,7 @@ from .blobs import blob_keep, blob_orphaned
 from .inspection import aware
 from .manifest import Row, RowRefused, printable, validated
 from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
+from .originals import resolve_inside
 
 # Rows per transaction: big enough that commits are not the cost, small enough that a crash
 # loses little and a SQLite writer never holds the lock for long.
@@ -93,21 +94,6 @@ def folder_rows(folder: Path, *, source: str, record_per: str) -> Iterator[Row]:
             else:
                 record_id, slot = str(rel.with_suffix("")), "1"
             yield Row(number=number, path=str(rel), source=source, record_id=record_id, slot=slot)
-
-
-def resolve_inside(root: Path, raw: str) -> Path:
-    """The file a manifest path names, or ValueError when the path would leave the import root."""
-    if not raw:
-        raise ValueError("empty path")
-    if raw.startswith(("/", "\\")) or PurePosixPath(raw).is_absolute() or (len(raw) > 1 and raw[1] == ":"):
-        raise ValueError("absolute path refused: paths must be relative to the import root")
-    if ".." in PurePosixPath(raw.replace("\\", "/")).parts:
-        raise ValueError("path leaves the import root ('..' refused)")
-    real_root = root.resolve()
-    target = (real_root / raw).resolve()
-    if target != real_root and real_root not in target.parents:
-        raise ValueError(f"path leaves the import root through a link (resolves to {target})")
-    return target
 
 
 class Importer:
@@ -217,7 +203,9 @@ class Importer:
     def _record(self, row: Row, *, source_name: str) -> Record:
         source = self.sources.get(row.source)
         if source is None:
-            source, _ = Source.objects.get_or_create(slug=row.source, defaults={"name": source_name})
+            source, _ = Source.objects.get_or_create(
+                slug=row.source, defaults={"name": source_name, "keeps": settings.DEDUPE_NEW_SOURCES_KEEP}
+            )
             self.sources[row.source] = source
         record, _ = Record.objects.get_or_create(
             source=source, external_id=row.record_id, defaults={"address": row.address}
@@ -256,11 +244,16 @@ class Importer:
         return outcome
 
     def _store(self, source: Source, row: Row, path: Path, sha256: str, stat: os.stat_result) -> Asset:
-        """Keep the file's bytes once per content (a byte copy shares the blob, `dedupe.blobs`);
-        reading them is the sandbox's job, later, which records what they are (`Asset.format`)."""
-        name, written = blob_keep(sha256, stat.st_size, lambda: open(path, "rb"))  # noqa: SIM115 - blob_keep closes it
-        if written:
-            self._stored.append(name)
+        """Keep the file's bytes once per content (a byte copy shares the blob, `dedupe.blobs`), or
+        for a source kept in place only where the file lies; reading them is the sandbox's job,
+        later, which records what they are (`Asset.format`)."""
+        name, root = "", ""
+        if source.keeps == Source.Keeps.IN_PLACE:  # the file stays where it is: its place is recorded
+            root = str(self.root.resolve())
+        else:
+            name, written = blob_keep(sha256, stat.st_size, lambda: open(path, "rb"))  # noqa: SIM115 - blob_keep closes it
+            if written:
+                self._stored.append(name)
         return Asset.objects.create(
             source=source,
             origin_path=row.path,
@@ -268,6 +261,7 @@ class Importer:
             sha256=sha256,
             byte_size=stat.st_size,
             storage_name=name,
+            origin_root=root,
             captured_at=_parse_time(row.captured_at),
             inspection=Asset.Inspection.PENDING,
             import_run=self.run,

@@ -18,6 +18,7 @@ from .actions import Action, Subject
 from .attachments import attachment_repoint
 from .audit import audit_record
 from .models import Asset, Attachment, AuditEvent, Fingerprint, ImportProblem
+from .originals import original_open
 
 FINGERPRINT_FIELDS = [
     "phash", "dhash", "phash_zoom", "phash256", "phash256_zoom", "phash_mirror", "phash256_mirror",
@@ -43,10 +44,10 @@ def stored_bytes(assets: Iterable[Asset]) -> tuple[list[tuple[int, bytes]], dict
     items, problems = [], {}
     for asset in assets:
         try:
-            with default_storage.open(asset.storage_name, "rb") as f:
+            with original_open(asset) as f:
                 items.append((asset.pk, f.read()))
         except OSError as exc:
-            problems[asset.pk] = f"stored bytes cannot be read: {exc}"
+            problems[asset.pk] = f"the original cannot be read: {exc}"
     return items, problems
 
 

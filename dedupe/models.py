@@ -22,6 +22,13 @@ class Source(models.Model):
     # Detection thresholds for pairs touching this source; empty = the measured defaults.
     near_radius = models.PositiveSmallIntegerField(null=True, blank=True)
     verify_radius = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Keeps(models.TextChoices):
+        COPY = "copy", "A copy of each file (once per content), for sources being retired"
+        IN_PLACE = "in_place", "Nothing but thumbnails and fingerprints: the files stay at the source"
+
+    # What the import keeps of this source's files (issue 16); new sources: DEDUPE_NEW_SOURCES_KEEP.
+    keeps = models.CharField(max_length=16, choices=Keeps.choices, default=Keeps.COPY)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -69,7 +76,15 @@ class Asset(models.Model):
     origin_mtime_ns = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64)
     byte_size = models.BigIntegerField()
-    storage_name = models.CharField(max_length=500, help_text="Where the bytes live in Django storage.")
+    storage_name = models.CharField(
+        max_length=500, blank=True, help_text="Where the bytes live in Django storage; empty for a file kept in place."
+    )
+    origin_root = models.CharField(
+        max_length=1024, blank=True, help_text="For a file kept in place: the folder its origin_path is under."
+    )
+    source_drift = models.CharField(
+        max_length=500, blank=True, help_text="Why a file kept in place is no longer the one imported (verify_sources)."
+    )
     format = models.CharField(max_length=16, blank=True)
     # As shown: after the EXIF orientation is applied.
     width = models.PositiveIntegerField(null=True, blank=True)

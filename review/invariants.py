@@ -7,12 +7,12 @@ in bounded queries (no query per row) except the bytes check, which asks storage
 
 from collections.abc import Callable, Iterator
 
-from django.core.files.storage import default_storage
 from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 
 from dedupe.actions import Action, Subject
 from dedupe.models import Asset, Attachment, AuditSubject
+from dedupe.originals import original_exists
 from dedupe.orphans import orphans
 
 from .models import Decision, Merge, MergeMove, Purge
@@ -85,11 +85,11 @@ def stored_bytes_have_rows() -> Iterator[str]:
 
 def _missing_bytes(assets) -> Iterator[tuple[int, str]]:
     after = 0
-    while batch := list(assets.filter(pk__gt=after).order_by("pk").values_list("pk", "storage_name")[:BATCH]):
-        for pk, name in batch:
-            if not name or not default_storage.exists(name):
-                yield pk, name
-        after = batch[-1][0]
+    while batch := list(assets.filter(pk__gt=after).order_by("pk")[:BATCH]):
+        for asset in batch:
+            if not original_exists(asset):  # a file kept in place: still the one imported, at its source
+                yield asset.pk, asset.storage_name or f"{asset.origin_path} at its source"
+        after = batch[-1].pk
 
 
 def merged_assets_are_not_active() -> Iterator[str]:

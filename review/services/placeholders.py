@@ -6,13 +6,13 @@ only an image that would show: stored, readable, not a quarantined stranger.
 
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment
+from dedupe.originals import original_exists
 from dedupe.roles import Capability, can
 
 from ..selectors.imagery import own_assets, records_missing_imagery
@@ -80,8 +80,9 @@ def _check_viewable(attachment: Attachment, asset: Asset) -> None:
         )
     if asset.inspection == Asset.Inspection.UNREADABLE:
         raise RestoreRefused(f"image {asset.pk} is unreadable ({asset.unreadable_reason}): it would show nothing")
-    if not asset.storage_name or not default_storage.exists(asset.storage_name):
-        raise RestoreRefused(f"image {asset.pk} has no bytes in storage ({asset.storage_name or 'no file name'})")
+    if not original_exists(asset):
+        where = asset.storage_name or f"{asset.origin_path} at its source"
+        raise RestoreRefused(f"image {asset.pk} has no readable original ({where or 'no file name'})")
 
 
 def restore_bulk(*, actor: Any, source: str | None = None, dry_run: bool = False, actor_name: str = "") -> dict:

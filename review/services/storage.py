@@ -211,10 +211,17 @@ def asset_purge(*, asset_id: int, now: datetime, actor: Any = None, actor_name: 
             actor_name=actor_name,
             subjects=[(Subject.ASSET, asset.pk), (Subject.MERGE, merge.pk), (Subject.SOURCE, asset.source.slug)],
             before={"state": Asset.State.QUARANTINED, **facts},
-            after={"state": Asset.State.PURGED, **facts, "thumbnail_kept": asset.thumbnail_name},
+            after={
+                "state": Asset.State.PURGED,
+                **facts,
+                "thumbnail_kept": asset.thumbnail_name,
+                **({} if asset.storage_name else {"source_may_delete": asset.origin_path}),
+            },  # fmt: skip
             reason=f"merged onto image {merge.canonical_id} at {merge.at:%Y-%m-%d %H:%M} (merge {merge.pk}); "
             f"retention {settings.DEDUPE_RETENTION_DAYS} days passed; nothing points at it",
         )
+    if not asset.storage_name:  # kept in place: the source deletes it (the merge map and this event say so)
+        return item
     try:  # the thumbnail stays: evidence outlives originals; a byte copy still in use keeps the blob
         blob_release(asset.storage_name)
     except Exception as exc:  # noqa: BLE001 - whatever the storage raises, the purge is recorded; report it

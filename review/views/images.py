@@ -14,6 +14,7 @@ from PIL import Image
 
 from dedupe import pixels
 from dedupe.models import Asset
+from dedupe.originals import original_open
 
 from ..selectors.facts import Alignment, alignment_of
 from ..selectors.visibility import (
@@ -40,11 +41,15 @@ def asset_thumbnail(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
 def asset_original(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
     """The original file, only when someone zooms in; never a public media URL."""
     asset = asset_for(request.user, pk)
-    if asset.state == Asset.State.PURGED or not asset.storage_name or not default_storage.exists(asset.storage_name):
+    if asset.state == Asset.State.PURGED:
         raise Http404("The original's bytes are not stored.")
+    try:
+        original = original_open(asset)  # ours, or at the source while it is still the file imported
+    except OSError as error:
+        raise Http404("The original cannot be read as it was imported.") from error
     image_view_record(actor=request.user, asset=asset, what="original")
     content_type = Image.MIME.get((asset.format or "").upper(), "application/octet-stream")
-    return private_image(FileResponse(default_storage.open(asset.storage_name, "rb"), content_type=content_type))
+    return private_image(FileResponse(original, content_type=content_type))
 
 
 @require_GET
