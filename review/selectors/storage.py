@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
-from dedupe.models import Asset, Candidate, Source
+from dedupe.models import Asset, Blob, Candidate, Source
 
 from ..models import Purge
 
@@ -22,6 +22,7 @@ class StorageFigures:
     reclaimed_by_day: list[tuple[date, int]]
     open_candidates: dict[str, int]
     exact_estimate: dict[str, int]
+    where: dict[str, int]  # the archive's bytes, those we store, those kept at the sources (issue 16)
 
 
 def storage_figures(*, within: Collection[int] | None = None) -> StorageFigures:
@@ -57,7 +58,29 @@ def storage_figures(*, within: Collection[int] | None = None) -> StorageFigures:
         reclaimed_by_day=[(row["day"], row["bytes"] or 0) for row in per_day],
         open_candidates={kind: kinds.get(kind, 0) for kind in Candidate.Kind.values},
         exact_estimate={"assets": losers["n"] or 0, "bytes": losers["bytes"] or 0},
+        where=_where(assets),
     )
+
+
+def _where(assets) -> dict[str, int]:
+    """The archive (images not purged), the bytes we store for it (each blob once; images stored
+    before blobs, a file each; thumbnails not counted), and what stays at the sources: in use, and
+    what the sources may delete (quarantined: after retention; purged: now)."""
+    live = assets.exclude(state=Asset.State.PURGED)
+    in_place = assets.filter(storage_name="")
+
+    def total(rows) -> int:
+        return rows.aggregate(n=Sum("byte_size"))["n"] or 0
+
+    blobs = Blob.objects.filter(storage_name__in=live.exclude(storage_name="").values("storage_name"))
+    older = live.exclude(storage_name="").exclude(storage_name__startswith="blobs/")
+    return {
+        "archive_bytes": total(live),
+        "ours_bytes": total(blobs) + total(older),
+        "in_place_bytes": total(in_place.exclude(state=Asset.State.PURGED)),
+        "source_may_delete_later_bytes": total(in_place.filter(state=Asset.State.QUARANTINED)),
+        "source_may_delete_now_bytes": total(in_place.filter(state=Asset.State.PURGED)),
+    }
 
 
 _FIGURES = (

@@ -20,6 +20,11 @@ from tests.factories import archive_rows, jpeg_bytes, merged, photo, user_with_r
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def copy_mode(settings):
+    settings.DEDUPE_NEW_SOURCES_KEEP = "copy"  # what these tests are about, whatever the default
+
+
 def copies(root: Path, n: int = 3) -> Path:
     """One photograph filed `n` times (three systems' copies of one file), and one other photograph."""
     (root / "images").mkdir(parents=True)

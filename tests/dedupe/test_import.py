@@ -60,6 +60,7 @@ def test_it_stores_each_problem_for_people_to_see_later(tmp_path):
 def test_byte_identical_files_stay_two_assets_on_one_stored_copy_of_the_bytes(tmp_path, settings):
     """Equal bytes are a duplicate for people to approve, not something the import collapses; but
     the bytes are stored once (issue 16): a copy costs nothing from the moment it is imported."""
+    settings.DEDUPE_NEW_SOURCES_KEEP = "copy"
     run_import(small_archive(tmp_path, bad=False))
 
     copy = Asset.objects.get(origin_path="images/copy.jpg")

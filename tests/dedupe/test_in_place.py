@@ -107,3 +107,30 @@ def test_a_purge_leaves_the_file_to_its_source_and_says_so(in_place):
     assert (in_place / "images/b.jpg").exists()  # not ours to delete
     event = AuditEvent.objects.get(action="asset.purge")
     assert event.after["source_may_delete"] == "images/b.jpg" and event.after["sha256"] == duplicate.sha256
+
+
+def test_the_storage_page_tells_apart_the_archive_our_bytes_and_what_the_sources_may_delete(in_place, settings):
+    from review.selectors.storage import storage_figures
+
+    settings.DEDUPE_NEW_SOURCES_KEEP = "copy"  # a second source, being retired: copied, each content once
+    retired = in_place.parent / "retired"
+    (retired / "images").mkdir(parents=True)
+    data = jpeg_bytes(photo(5, (320, 240)))
+    for name in ("x.jpg", "y.jpg"):
+        (retired / "images" / name).write_bytes(data)
+    rows = [[f"images/{n}.jpg", "old-system", f"O-{n}", 1, "5 Main St", ""] for n in "xy"]
+    call_command("import_archive", str(write_manifest(retired, rows)), stdout=io.StringIO())
+    keep, duplicate = Asset.objects.filter(origin_path__in=["images/a.jpg", "images/b.jpg"]).order_by("origin_path")
+    merged(keep, duplicate, user_with_role("ana", "archivist"))
+    shares = sum(p.stat().st_size for p in (in_place / "images").iterdir())
+
+    where = storage_figures().where
+
+    assert where["archive_bytes"] == shares + 2 * len(data)
+    assert where["ours_bytes"] == len(data)  # the two retired copies, stored once
+    assert where["in_place_bytes"] == shares
+    assert (where["source_may_delete_later_bytes"], where["source_may_delete_now_bytes"]) == (duplicate.byte_size, 0)
+    purge_quarantined(dry_run=False, now=timezone.now() + timedelta(days=settings.DEDUPE_RETENTION_DAYS + 1))
+    after = storage_figures().where
+    assert (after["source_may_delete_later_bytes"], after["source_may_delete_now_bytes"]) == (0, duplicate.byte_size)
+    assert after["archive_bytes"] == where["archive_bytes"] - duplicate.byte_size
