@@ -270,6 +270,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-quarantined": {"task": "review.tasks.purge_quarantined_task", "schedule": 6 * 3600.0},
     # Record the audit log's head outside the database (see dedupe.audit.audit_checkpoint_write).
     "audit-checkpoint": {"task": "dedupe.tasks.audit_checkpoint_task", "schedule": 24 * 3600.0},
+    # Files kept in place, checked against what was imported (see dedupe.verify), a chunk a task.
+    "verify-sources": {"task": "dedupe.tasks.verify_sources_task", "schedule": 24 * 3600.0},
 }
 
 # --- Dedupe Desk ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from .recovery import work_recover
 from .resilience import StorageFull, storage_full_named
 from .sandbox import SandboxBroken
 from .scanning import chunk_run
+from .verify import verify_chunk, verify_chunks
 
 # The retry policy of every task that touches the database (review's tasks share it): a locked,
 # briefly unreachable or restarted database, a full disk being freed, a decoder process that died
@@ -65,3 +66,19 @@ def audit_checkpoint_task() -> str:
     """Beat's daily checkpoint of the audit log's head; each run writes a new file."""
     path, _ = audit_checkpoint_write(settings.DEDUPE_CHECKPOINT_DIR)
     return str(path)
+
+
+@shared_task(**RETRY)
+def verify_sources_chunk_task(asset_ids: list[int]) -> int:
+    """One chunk of files kept in place checked against what was imported; the number drifted."""
+    return len(verify_chunk(asset_ids, actor_name="system:verify_sources (worker)").drifted)
+
+
+@shared_task(**RETRY)
+def verify_sources_task(source: str | None = None) -> int:
+    """Beat's daily drift check, fanned out to the workers a chunk a task; the number of chunks sent."""
+    sent = 0
+    for ids in verify_chunks(source=source):
+        verify_sources_chunk_task.delay(ids)
+        sent += 1
+    return sent

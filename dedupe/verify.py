@@ -8,6 +8,7 @@ drifted image is an audit event. Runs in chunks of ids, one transaction each.
 """
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -29,23 +30,31 @@ class VerifyReport:
 
 
 def sources_verify(*, source: str | None = None, actor_name: str = "system:verify_sources") -> VerifyReport:
-    """Check every file kept in place (of one source, or all), chunk by chunk."""
+    """Check every file kept in place (of one source, or all), chunk by chunk, in this process."""
+    report = VerifyReport()
+    for ids in verify_chunks(source=source):
+        verify_chunk(ids, report=report, actor_name=actor_name)
+    return report
+
+
+def verify_chunks(*, source: str | None = None) -> Iterator[list[int]]:
+    """The ids to check, CHUNK at a time (the Celery fan-out sends each as one task)."""
     assets = Asset.objects.filter(source__keeps=Source.Keeps.IN_PLACE, storage_name="", source_drift="").exclude(
         state=Asset.State.PURGED
     )
     if source is not None:
         assets = assets.filter(source__slug=source)
-    report = VerifyReport()
     after = 0
     while ids := list(assets.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:CHUNK]):
-        _verify_chunk(ids, report, actor_name)
+        yield ids
         after = ids[-1]
-    return report
 
 
-def _verify_chunk(ids: list[int], report: VerifyReport, actor_name: str) -> None:
+def verify_chunk(ids: list[int], *, report: VerifyReport | None = None, actor_name: str) -> VerifyReport:
+    """One chunk in one transaction; safe to run twice (an image already found drifted is skipped)."""
+    report = report or VerifyReport()
     with transaction.atomic():
-        for asset in Asset.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
+        for asset in Asset.objects.select_for_update().filter(pk__in=ids, source_drift="").order_by("pk"):
             report.checked += 1
             why = original_drift(asset)
             if not why:
@@ -56,6 +65,7 @@ def _verify_chunk(ids: list[int], report: VerifyReport, actor_name: str) -> None
                 continue
             _mark_drifted(asset, why, actor_name)
             report.drifted.append((asset.pk, why))
+    return report
 
 
 def _same_bytes(asset: Asset) -> bool:

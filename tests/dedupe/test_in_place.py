@@ -134,3 +134,18 @@ def test_the_storage_page_tells_apart_the_archive_our_bytes_and_what_the_sources
     after = storage_figures().where
     assert (after["source_may_delete_later_bytes"], after["source_may_delete_now_bytes"]) == (0, duplicate.byte_size)
     assert after["archive_bytes"] == where["archive_bytes"] - duplicate.byte_size
+
+
+def test_the_daily_check_fans_out_to_the_workers_a_chunk_a_task(in_place, monkeypatch):
+    from config.celery import app
+    from dedupe import verify
+    from dedupe.tasks import verify_sources_task
+
+    monkeypatch.setattr(verify, "CHUNK", 2)  # three files: two chunks
+    monkeypatch.setitem(app.conf, "task_always_eager", True)  # the chunks run here, as a worker runs them
+    (in_place / "images/c.jpg").write_bytes(jpeg_bytes(photo(9, (320, 240))))
+
+    assert verify_sources_task.apply().get() == 2
+    assert [a.origin_path for a in Asset.objects.exclude(source_drift="")] == ["images/c.jpg"]
+    assert AuditEvent.objects.get(action="sources.drift").actor_name == "system:verify_sources (worker)"
+    assert verify_sources_task.apply().get() == 1  # the drifted image is not checked again
