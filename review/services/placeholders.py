@@ -81,8 +81,9 @@ def _check_viewable(attachment: Attachment, asset: Asset) -> None:
     if asset.inspection == Asset.Inspection.UNREADABLE:
         raise RestoreRefused(f"image {asset.pk} is unreadable ({asset.unreadable_reason}): it would show nothing")
     if not original_exists(asset):
-        where = asset.storage_name or f"{asset.origin_path} at its source"
-        raise RestoreRefused(f"image {asset.pk} has no readable original ({where or 'no file name'})")
+        if asset.storage_name or not asset.origin_root:
+            raise RestoreRefused(f"image {asset.pk} has no bytes in storage ({asset.storage_name or 'no file name'})")
+        raise RestoreRefused(f"image {asset.pk}'s file at its source is not the one imported ({asset.origin_path})")
 
 
 def restore_bulk(*, actor: Any, source: str | None = None, dry_run: bool = False, actor_name: str = "") -> dict:
