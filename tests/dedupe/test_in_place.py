@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from dedupe.models import Asset, Attachment, AuditEvent, Blob
 from dedupe.verify import sources_verify
+from review.services.placeholders import RestoreRefused, attachment_restore
 from review.services.storage import purge_quarantined
 from tests.factories import jpeg_bytes, merged, photo, user_with_role, write_manifest
 
@@ -79,6 +80,8 @@ def test_a_file_changed_at_its_source_is_drift_never_served_and_its_placeholder_
     page = client.get("/missing/").content.decode()
     assert "changed at its source" in page
     assert sources_verify().drifted == []  # reported once
+    with pytest.raises(RestoreRefused, match="file at its source is not the one imported"):
+        attachment_restore(attachment_id=attachment.pk, asset_id=changed.pk, actor=None, reason="try", actor_name="t")
 
 
 def test_a_removed_file_or_a_link_out_of_the_share_is_drift(in_place, tmp_path):
