@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 
-from . import partial
+from . import overlay, partial
 from .actions import Action, Subject
 from .addresses import address_conflict
 from .audit import audit_record
@@ -112,7 +112,7 @@ def _pixels_disagree(facts: dict, fa: Fingerprint, fb: Fingerprint) -> bool:
     """A near pair whose whole frames, laid over each other, differ in a large part (after-change)."""
     if facts["alignment"] != "picture" or not (fa.grey and fb.grey):
         return False
-    return partial.whole_frames_disagree(features_of(fa), features_of(fb))
+    return overlay.whole_frames_disagree(features_of(fa), features_of(fb))
 
 
 def _radius(configured: int | None, default: int) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 from django.db import transaction
 
-from . import partial
+from . import overlay, partial
 from .actions import Action, Subject
 from .audit import audit_record
 from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS, features_of
@@ -146,7 +146,7 @@ def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirro
         "inner": inner.pk,  # the asset shown inside the other
         "outer": outer.pk,
         "inliers": found.inliers,
-        "model": "homography",
+        "model": found.model,
         # In full-size pixels of each image: inner (x, y, 1) -> outer.
         "matrix": _full_size_matrix(found.matrix, inner, inner_f, outer, outer_f),
         "region": _full_size_region(found.region, outer, outer_f),
@@ -161,7 +161,7 @@ def _mirror_disagrees(fa: Fingerprint, fb: Fingerprint) -> bool:
     """Whether the pixels of one picture flipped and the other disagree (False when not stored)."""
     if not (fa.grey and fb.grey):
         return False
-    return partial.whole_frames_disagree(partial.mirrored(features_of(fa)), features_of(fb))
+    return overlay.whole_frames_disagree(partial.mirrored(features_of(fa)), features_of(fb))
 
 
 def _full_size_region(region: list[list[float]], outer: Asset, fo: Fingerprint) -> list[list[float]]:
