@@ -34,9 +34,6 @@ from .partials import partial_candidates_record
 # chunk should search enough new assets to pay for that, yet leave work for a second worker.
 SEARCH_CHUNK = 20_000
 PIXEL_CHUNK = 16  # full decodes: a few hundred ms each for phone photos
-# New assets per partial-copy chunk: each verifies its few same-property pairs from stored
-# features (about 6 ms a pair) after loading every address once (about 2 s per million).
-PARTIAL_CHUNK = 2_000
 # After this many claims a chunk is given up (recorded in the scan's errors), never retried forever.
 MAX_ATTEMPTS = 3
 PHASES: list[str] = [
@@ -93,7 +90,7 @@ def _payloads(scan: ScanRun, phase: str) -> list:
         # Asset id ranges, not positions: positions would shift if an asset left the table meanwhile.
         new = Fingerprint.objects.filter(asset_id__lte=scan.upto_asset, searched=False, asset__state="active")
         ids = list(new.order_by("asset_id").values_list("asset_id", flat=True))
-        size = SEARCH_CHUNK if phase == ScanRun.Phase.SEARCH else PARTIAL_CHUNK
+        size = SEARCH_CHUNK if phase == ScanRun.Phase.SEARCH else settings.DEDUPE_PARTIAL_CHUNK
         return [[part[0], part[-1]] for part in chunked(ids, size)]
     if phase == ScanRun.Phase.VERIFY:
         return chunked(pixel_suspects(scan), PIXEL_CHUNK)

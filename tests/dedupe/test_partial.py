@@ -13,7 +13,7 @@ from dedupe import overlay, partial, sandbox
 from dedupe.models import Candidate, ScanChunk, ScanRun
 from dedupe.partials import address_key
 from dedupe.scanning import chunk_run, scan_run_here, scan_start
-from tests.factories import jpeg_bytes, photo, write_manifest
+from tests.factories import jpeg_bytes, photo, screenshot, write_manifest
 
 ORIGINAL = photo(7, (800, 600))
 
@@ -21,16 +21,6 @@ ORIGINAL = photo(7, (800, 600))
 def features(im: Image.Image) -> partial.Features:
     """As the sandbox computes them: on a JPEG round trip of the picture."""
     return partial.local_features(Image.open(io.BytesIO(jpeg_bytes(im, 88))).convert("RGB"))
-
-
-def screenshot(im: Image.Image) -> Image.Image:
-    canvas = Image.new("RGB", (im.width + 260, im.height + 130), (238, 238, 242))
-    draw = ImageDraw.Draw(canvas)
-    draw.rectangle((0, 0, canvas.width, 28), fill=(40, 60, 110))
-    for i in range(6):
-        draw.text((8, 50 + 16 * i), f"field {i}: {1000 + i}", fill=(60, 60, 60))
-    canvas.paste(im, (200, 70))
-    return canvas
 
 
 def test_a_crop_is_found_inside_its_original_with_the_region_outlined():
