@@ -13,7 +13,6 @@ decoded here. Like the hash search, only assets not searched before are queried,
 after an import costs in proportion to the import.
 """
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -22,6 +21,7 @@ from django.db import transaction
 
 from . import overlay, partial
 from .actions import Action, Subject
+from .addresses import address_key
 from .audit import audit_record
 from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS, features_of
 from .models import Asset, Attachment, Candidate, Fingerprint, ScanRun
@@ -31,28 +31,23 @@ from .search import pairs_within, to_uint64
 # A property with more pictures than this is checked only among its newest: a catch-all address
 # ("unknown", a city hall) must not make a quadratic block.
 MAX_BLOCK = 200
-SUFFIXES = {"street": "st", "boulevard": "blvd", "avenue": "ave", "drive": "dr", "road": "rd", "place": "pl"}
-
-
-def address_key(address: str) -> str:
-    """One spelling of a street address: number and street, case and suffix spelling ignored.
-
-    "15595 Figueroa Street, Los Angeles, CA 90094" and "15595 FIGUEROA ST" both give
-    "15595 figueroa st". An address without a house number gives "" (no block).
-    """
-    street = address.split(",")[0].casefold()
-    words = [SUFFIXES.get(w, w) for w in re.findall(r"[a-z0-9]+", street)]
-    if len(words) < 2 or not words[0].isdigit():
-        return ""
-    return " ".join(words)
 
 
 def address_pairs(new_ids: Iterable[int], upto_asset: int) -> set[tuple[int, int]]:
-    """Pairs of a new asset and another active asset shown on a record of the same address."""
+    """Pairs of a new asset and another active asset shown on a record of the same address.
+
+    Only the properties of the new assets are read (`Record.address_key` is indexed): reading every
+    address in every chunk made a scan of k new assets cost k / chunk size times the archive.
+    """
+    new = set(new_ids)
+    keys = set(Attachment.objects.filter(asset_id__in=new).values_list("record__address_key", flat=True)) - {""}
     shown = Attachment.objects.filter(
-        asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE, asset__inspection=Asset.Inspection.READABLE
-    ).values_list("asset_id", "record__address")
-    return block_pairs(shown.iterator(chunk_size=10_000), set(new_ids))
+        record__address_key__in=keys,
+        asset_id__lte=upto_asset,
+        asset__state=Asset.State.ACTIVE,
+        asset__inspection=Asset.Inspection.READABLE,
+    ).values_list("asset_id", "record__address_key")
+    return block_pairs(shown.iterator(chunk_size=10_000), new)
 
 
 def block_pairs(shown: Iterable[tuple[int, str]], new: set[int]) -> set[tuple[int, int]]:

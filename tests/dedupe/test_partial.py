@@ -10,8 +10,8 @@ from django.core.management import call_command
 from PIL import Image, ImageDraw
 
 from dedupe import overlay, partial, sandbox
+from dedupe.addresses import address_key
 from dedupe.models import Candidate, ScanChunk, ScanRun
-from dedupe.partials import address_key
 from dedupe.scanning import chunk_run, scan_run_here, scan_start
 from tests.factories import jpeg_bytes, photo, screenshot, write_manifest
 
@@ -177,6 +177,19 @@ def test_addresses_spelled_differently_are_one_property():
     assert address_key("15595 Figueroa Street, Los Angeles, CA 90094") == address_key("15595 FIGUEROA ST")
     assert address_key("15595 Figueroa St") != address_key("15597 Figueroa St")
     assert address_key("unknown") == ""
+
+
+@pytest.mark.django_db
+def test_a_record_keeps_its_property_key_as_its_address_changes():
+    from dedupe.models import Record, Source
+
+    record = Record.objects.create(
+        source=Source.objects.create(slug="permits", name="Permits"), external_id="P-1", address="12 Temple Street"
+    )
+    record.address = "14 TEMPLE ST, Los Angeles"
+    record.save(update_fields=["address"])
+
+    assert Record.objects.get(pk=record.pk).address_key == "14 temple st" == address_key(record.address)
 
 
 @pytest.mark.django_db
