@@ -26,6 +26,10 @@ CELL_DISAGREES = 0.5  # mean absolute difference of the normalised grey values i
 # the overlap's side. Copies measured at most 0.76 (misregistered edges, contrast and colour changes
 # scattered over the frame); the same site after a change 1.0 (scaffolding over a fifth of it).
 MAX_CHANGED = 0.9
+# A flipped copy is laid over its original exactly (no fitted model, nothing to misregister), so
+# at most one cell may disagree, as for a re-encode: 118 mirror copies measured 0 cells; two
+# framings of a symmetric facade, flipped, 4 cells (their windows' shades differ).
+FLIP_MAX_DISAGREEING = 1.5 / GRID**2
 CHROMA_DISAGREES = 12.0  # distance of the Lab a*b* values (OpenCV's 8-bit scale) after a gain
 GREYISH = 2.0  # mean chroma below this: a grayscale picture, which has no colour to compare
 # Where features fail, a crop is looked for by its pixels: the inner picture scaled to each of
@@ -36,13 +40,13 @@ MIN_CORRELATION = 0.93  # crops measured 0.94-1.0; two photographs up to 0.97, s
 MIN_SPREAD = 8.0  # grey levels: a flatter template matches anything
 
 
-def whole_frames_disagree(a: "Features", b: "Features") -> bool:
+def whole_frames_disagree(a: "Features", b: "Features", *, max_disagreeing: float = MAX_DISAGREEING) -> bool:
     """Two whole pictures laid over each other (scaled, not moved) disagree in more cells than one
     photograph's copies do: the same site after a large change, which whole-frame hashes pass."""
     if not (len(a.grey) and len(b.grey)) or abs(a.width / a.height - b.width / b.height) > 0.02:
         return False
     scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
-    return disagreement(a, b, scale) > MAX_DISAGREEING or changed_region(a, b, scale) > MAX_CHANGED
+    return disagreement(a, b, scale) > max_disagreeing or changed_region(a, b, scale) > MAX_CHANGED
 
 
 def changed_region(inner: "Features", outer: "Features", model: np.ndarray) -> float:

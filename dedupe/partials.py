@@ -156,7 +156,9 @@ def _mirror_disagrees(fa: Fingerprint, fb: Fingerprint) -> bool:
     """Whether the pixels of one picture flipped and the other disagree (False when not stored)."""
     if not (fa.grey and fb.grey):
         return False
-    return overlay.whole_frames_disagree(partial.mirrored(features_of(fa)), features_of(fb))
+    return overlay.whole_frames_disagree(
+        partial.mirrored(features_of(fa)), features_of(fb), max_disagreeing=overlay.FLIP_MAX_DISAGREEING
+    )
 
 
 def _full_size_region(region: list[list[float]], outer: Asset, fo: Fingerprint) -> list[list[float]]:

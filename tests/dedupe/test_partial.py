@@ -132,6 +132,21 @@ def test_a_tight_crop_of_a_flat_facade_is_found_by_its_pixels():
     assert partial.relate(features(facade(2).crop((300, 200, 1000, 725))), outer) is None  # a look-alike's
 
 
+def test_two_framings_of_a_symmetric_facade_are_not_a_mirror_image():
+    symmetric = facade(3)
+    half = symmetric.crop((0, 0, 575, 860))
+    symmetric.paste(half.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (575, 0))  # shades mirrored too
+    ImageDraw.Draw(symmetric).rectangle((100, 180, 170, 270), fill=(200, 200, 220))  # but one window
+    left, right = symmetric.crop((0, 0, 800, 860)), symmetric.crop((350, 0, 1150, 860))
+    flipped_left = partial.mirrored(features(left))
+    strict = overlay.FLIP_MAX_DISAGREEING
+
+    assert overlay.whole_frames_disagree(flipped_left, features(right), max_disagreeing=strict)
+    assert not overlay.whole_frames_disagree(
+        flipped_left, features(left.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), max_disagreeing=strict
+    )
+
+
 def test_stored_features_come_back_as_they_were():
     f = features(ORIGINAL)
     back = partial.features_from_fields(**f.to_fields())
