@@ -6,7 +6,8 @@ assets is out of reach, so a new asset is verified against:
 - the other pictures of the same property (records whose addresses agree once spelled alike):
   where a caseworker's crop or a tablet's screenshot is filed, and few enough per property that
   the cost grows with the archive, not its square;
-- any asset whose picture is within the near radius of its mirror image (a flipped copy).
+- any asset whose picture is within the near radius of its mirror image (a flipped copy), found
+  by the hash search's own pass (`candidates.matching_pairs`) and verified here.
 
 Verification (`dedupe.partial.relate`) reads the features stored at inspection; no file is
 decoded here. Like the hash search, only assets not searched before are queried, so a scan
@@ -23,10 +24,9 @@ from . import overlay, partial
 from .actions import Action, Subject
 from .addresses import address_key
 from .audit import audit_record
-from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS, features_of
+from .candidates import DEFAULT_VERIFY_RADIUS, features_of
 from .models import Asset, Attachment, Candidate, Fingerprint, ScanRun
 from .scoring import PARTIAL, bits
-from .search import pairs_within, to_uint64
 
 # A property with more pictures than this is checked only among its newest: a catch-all address
 # ("unknown", a city hall) must not make a quadratic block.
@@ -67,26 +67,6 @@ def block_pairs(shown: Iterable[tuple[int, str]], new: set[int]) -> set[tuple[in
     return pairs
 
 
-def mirror_pairs(new_ids: Iterable[int], upto_asset: int, radius: int = DEFAULT_NEAR_RADIUS) -> set[tuple[int, int]]:
-    """Pairs where one picture's mirror image is within `radius` of the other's picture."""
-    rows = list(
-        Fingerprint.objects.filter(asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE)
-        .exclude(phash_mirror=None)
-        .order_by("asset_id")
-        .values_list("asset_id", "phash", "phash_mirror")
-    )
-    if not rows:
-        return set()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    n = len(ids)
-    both = np.concatenate([to_uint64(np.array([r[1] for r in rows])), to_uint64(np.array([r[2] for r in rows]))])
-    queries = np.flatnonzero(np.isin(ids, np.fromiter(new_ids, dtype=np.int64)))
-    i, j, _ = pairs_within(both, radius, queries=np.concatenate([queries, queries + n]))
-    keep = (i < n) != (j < n)  # a picture against a mirror image, never two of one kind
-    a, b = ids[i[keep] % n], ids[j[keep] % n]
-    return {(int(min(x, y)), int(max(x, y))) for x, y in zip(a, b, strict=True) if x != y}
-
-
 def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     """Find, verify and upsert partial copies of the new assets with ids in [first, last]."""
     new = list(
@@ -96,8 +76,17 @@ def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     )
     if not new:
         return 0
-    mirrored = mirror_pairs(new, scan.upto_asset)
-    found = address_pairs(new, scan.upto_asset) | mirrored
+    return pairs_verify_record(scan, address_pairs(new, scan.upto_asset))
+
+
+def mirror_candidates_record(scan: ScanRun, pairs: set[tuple[int, int]]) -> int:
+    """Verify and upsert pairs where one picture's hash is near the other's mirror image; the hash
+    search finds them in the same pass as near copies (`candidates.matching_pairs`)."""
+    return pairs_verify_record(scan, pairs, mirrored=pairs)
+
+
+def pairs_verify_record(scan: ScanRun, found: set[tuple[int, int]], mirrored: frozenset | set = frozenset()) -> int:
+    """Verify the pairs not already recorded from stored features and upsert the partial copies."""
     ids = {x for pair in found for x in pair}
     known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
     pairs = sorted(found - known)

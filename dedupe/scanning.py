@@ -28,7 +28,7 @@ from .candidates import (
 from .inspection import assets_inspect, chunked
 from .leases import lease_claim, lease_resend, new_holder, sent_after_commit
 from .models import Asset, Candidate, Fingerprint, ScanChunk, ScanRun
-from .partials import partial_candidates_record
+from .partials import mirror_candidates_record, partial_candidates_record
 
 # Queries per search chunk: each chunk loads every hash once (about 1 s per million), so a
 # chunk should search enough new assets to pay for that, yet leave work for a second worker.
@@ -129,7 +129,9 @@ def _work(chunk: ScanChunk) -> None:
         first, last = chunk.payload
         new_ids = table.ids[table.new]
         queries = table.new[(new_ids >= first) & (new_ids <= last)]
-        candidates_record(scan, matching_pairs(table, queries, near_radius()))
+        near, flipped = matching_pairs(table, queries, near_radius())
+        candidates_record(scan, near)
+        mirror_candidates_record(scan, flipped)
     elif chunk.phase == ScanRun.Phase.PARTIAL:
         partial_candidates_record(scan, *chunk.payload)
     elif chunk.phase == ScanRun.Phase.VERIFY:

@@ -136,7 +136,8 @@ def screenshot(im: Image.Image) -> Image.Image:
 def duplicates_archive(root: Path, *, partial: bool = False) -> tuple[Path, dict[str, set[frozenset[str]]]]:
     """Six photographs, five with copies made the ways archives make them; returns the manifest and,
     by kind, the pairs of paths that are the same photograph. With `partial`, the sixth also has
-    partial copies on the same property: a tight crop and a screenshot of the case viewer."""
+    partial copies: a tight crop and a screenshot of the case viewer on the same property, and a
+    mirror image on another property's record."""
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
@@ -156,11 +157,12 @@ def duplicates_archive(root: Path, *, partial: bool = False) -> tuple[Path, dict
     if partial:
         files["p5-door.jpg"] = jpeg_bytes(base[5].crop((180, 110, 580, 410)))  # 62 % of each side
         files["p5-viewer.png"] = png_bytes(screenshot(base[5]))
+        files["p5-flipped.jpg"] = jpeg_bytes(base[5].transpose(Image.Transpose.FLIP_LEFT_RIGHT))
     rows = []
     for n, (name, blob) in enumerate(files.items()):
         (images / name).write_bytes(blob)
         source = "permits" if n % 2 == 0 else "cases"
-        address = "1 Main St" if name != "p4-crop.jpg" else "99 Other Ave"
+        address = "1 Main St" if name not in ("p4-crop.jpg", "p5-flipped.jpg") else "99 Other Ave"
         rows.append([f"images/{name}", source, f"R-{name.split('.')[0]}", 1, address, ""])
     pair = lambda a, b: frozenset({f"images/{a}", f"images/{b}"})  # noqa: E731
     expected = {
@@ -173,7 +175,7 @@ def duplicates_archive(root: Path, *, partial: bool = False) -> tuple[Path, dict
     }  # fmt: skip
     if partial:
         expected["partial"] = {pair("p5.jpg", "p5-door.jpg"), pair("p5.jpg", "p5-viewer.png"),
-                               pair("p5-door.jpg", "p5-viewer.png")}  # fmt: skip
+                               pair("p5-door.jpg", "p5-viewer.png"), pair("p5.jpg", "p5-flipped.jpg")}  # fmt: skip
     return write_manifest(root, rows), expected
 
 
