@@ -4,13 +4,16 @@ A crop, a screenshot with the photo inside it, a scanned page, a photo straighte
 degrees or re-photographed at an angle: whole-frame hashes cannot see these. ORB keypoints and
 descriptors are computed once per asset, in the sandbox's inspection pass, on the reduced
 upright decode; a pair is verified from the stored features alone (no file is decoded): matched
-descriptors, a RANSAC homography, then two checks that separate one photograph from two:
+descriptors and a RANSAC homography or similarity, or, where they find no model, where the
+smaller picture fits in the other by its pixels (`overlay.pixel_fit`: a flat facade of repeated
+windows has too few distinct corners); then checks that separate one photograph from two:
 
 - **containment**: one picture's frame must land inside the other's. Two framings of one scene
   that only overlap are different photographs, however many points they share.
 - **pixel agreement**: the smaller picture, warped onto the larger through the model, must agree
-  with it almost everywhere (a small grey image is stored for this). The same site after a
-  large change (scaffolding over a third of the frame) matches in its unchanged part only.
+  with it almost everywhere (small grey and colour images are stored for this), and no part of
+  it may disagree throughout (`overlay.changed_region`). The same site after a large change
+  (scaffolding over a third of the frame) matches in its unchanged part only.
 
 No ORM here; `dedupe.partials` does the queries and writes around it.
 """
