@@ -293,6 +293,9 @@ DEDUPE_DECODE_SIDE = env_int("DEDUPE_DECODE_SIDE", 256)
 # Assets per decoding task: a 12-megapixel photo takes ~20 ms to decode and hash here, so a
 # chunk is about a second of work: queue and commit overhead vanish, a killed worker loses little.
 DEDUPE_INSPECT_CHUNK = env_int("DEDUPE_INSPECT_CHUNK", 48)
+# New assets per partial-copy chunk of a scan: each verifies its few same-property pairs from stored
+# features (about 10 ms a pair) after loading every address once (about 2 s per million).
+DEDUPE_PARTIAL_CHUNK = env_int("DEDUPE_PARTIAL_CHUNK", 2_000)
 # How long a worker may hold a chunk (of a scan or an import's decoding) before someone else may
 # take it over; a chunk sent this long ago and not taken is sent again (dedupe.leases).
 DEDUPE_CHUNK_LEASE_SECONDS = env_int("DEDUPE_CHUNK_LEASE_SECONDS", 300)

@@ -208,3 +208,19 @@ def _distinct(texts: Iterable[str]) -> list[Address]:
 
 def _keys(x: Address) -> list[tuple[str, ...]]:
     return [("text", x.text), ("street", x.number, x.name)] if x.parsed else [("text", x.text)]
+
+
+SUFFIXES = {"street": "st", "boulevard": "blvd", "avenue": "ave", "drive": "dr", "road": "rd", "place": "pl"}
+
+
+def address_key(address: str) -> str:
+    """One spelling of a street address: number and street, case and suffix spelling ignored.
+
+    "15595 Figueroa Street, Los Angeles, CA 90094" and "15595 FIGUEROA ST" both give
+    "15595 figueroa st". An address without a house number gives "" (no block).
+    """
+    street = address.split(",")[0].casefold()
+    words = [SUFFIXES.get(w, w) for w in re.findall(r"[a-z0-9]+", street)]
+    if len(words) < 2 or not words[0].isdigit():
+        return ""
+    return " ".join(words)

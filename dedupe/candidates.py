@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 
-from . import partial
+from . import overlay, partial
 from .actions import Action, Subject
 from .addresses import address_conflict
 from .audit import audit_record
@@ -25,6 +25,9 @@ DEFAULT_NEAR_RADIUS = 6
 DEFAULT_VERIFY_RADIUS = 44
 
 
+Pair = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class HashTable:
     """Every searchable asset's 64-bit hashes, position-aligned: what a search chunk needs."""
@@ -32,6 +35,8 @@ class HashTable:
     ids: np.ndarray  # int64 asset ids, ascending
     phash: np.ndarray  # uint64
     zoom: np.ndarray  # uint64
+    mirror: np.ndarray  # uint64, of the mirror image; meaningful where has_mirror
+    has_mirror: np.ndarray  # bool: assets inspected before mirror hashes were kept have none
     new: np.ndarray  # positions of the assets not searched before
 
 
@@ -39,26 +44,39 @@ def hash_table(upto_asset: int) -> HashTable:
     rows = (
         Fingerprint.objects.filter(asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE)
         .order_by("asset_id")
-        .values_list("asset_id", "phash", "phash_zoom", "searched")
+        .values_list("asset_id", "phash", "phash_zoom", "phash_mirror", "searched")
     )
-    ids, phash, zoom, searched = (np.array(col) for col in zip(*rows, strict=True)) if rows else ([],) * 4
-    ids = np.asarray(ids, dtype=np.int64)
+    ids, phash, zoom, mirror, searched = (list(col) for col in zip(*rows, strict=True)) if rows else ([],) * 5
+    has_mirror = np.array([m is not None for m in mirror], dtype=bool)
     return HashTable(
-        ids=ids,
+        ids=np.asarray(ids, dtype=np.int64),
         phash=to_uint64(np.asarray(phash, dtype=np.int64)),
         zoom=to_uint64(np.asarray(zoom, dtype=np.int64)),
+        mirror=to_uint64(np.asarray([m or 0 for m in mirror], dtype=np.int64)),
+        has_mirror=has_mirror,
         new=np.flatnonzero(~np.asarray(searched, dtype=bool)),
     )
 
 
-def matching_pairs(table: HashTable, queries: np.ndarray, radius: int) -> set[tuple[int, int]]:
-    """Asset id pairs whose pictures, or a picture and the other's centre, are within `radius`."""
+def matching_pairs(table: HashTable, queries: np.ndarray, radius: int) -> tuple[set[Pair], set[Pair]]:
+    """Asset id pairs whose pictures, or a picture and the other's centre, are within `radius`; and
+    pairs where one's picture is within the default near radius of the other's mirror image.
+
+    One index holds all three hashes, so a search chunk loads and indexes the archive once for
+    both; searched apart, the mirror images cost a full index per partial-copy chunk.
+    """
     n = len(table.ids)
-    both = np.concatenate([table.phash, table.zoom])
-    i, j, _ = pairs_within(both, radius, queries=np.concatenate([queries, queries + n]))
-    a, b = table.ids[i % n], table.ids[j % n]
-    keep = a != b
-    return {(int(x), int(y)) if x < y else (int(y), int(x)) for x, y in zip(a[keep], b[keep], strict=True)}
+    every = np.concatenate([table.phash, table.zoom, table.mirror])
+    i, j, d = pairs_within(every, radius, queries=np.concatenate([queries, queries + n, queries + 2 * n]))
+    a, b, ki, kj = table.ids[i % n], table.ids[j % n], i // n, j // n
+    near = (ki < 2) & (kj < 2) & (a != b)
+    flipped = (np.minimum(ki, kj) == 0) & (np.maximum(ki, kj) == 2) & (d <= DEFAULT_NEAR_RADIUS) & (a != b)
+    flipped &= table.has_mirror[np.where(ki == 2, i, j) % n]
+    return _ordered(a[near], b[near]), _ordered(a[flipped], b[flipped])
+
+
+def _ordered(a: np.ndarray, b: np.ndarray) -> set[Pair]:
+    return {(int(x), int(y)) if x < y else (int(y), int(x)) for x, y in zip(a, b, strict=True)}
 
 
 def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
@@ -112,7 +130,7 @@ def _pixels_disagree(facts: dict, fa: Fingerprint, fb: Fingerprint) -> bool:
     """A near pair whose whole frames, laid over each other, differ in a large part (after-change)."""
     if facts["alignment"] != "picture" or not (fa.grey and fb.grey):
         return False
-    return partial.whole_frames_disagree(features_of(fa), features_of(fb))
+    return overlay.whole_frames_disagree(features_of(fa), features_of(fb))
 
 
 def _radius(configured: int | None, default: int) -> int:

@@ -5,6 +5,7 @@ from typing import Any, NoReturn
 from django.db import models
 
 from . import scoring
+from .addresses import address_key
 from .leases import LeasedChunk
 
 
@@ -44,6 +45,9 @@ class Record(models.Model):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="records")
     external_id = models.CharField(max_length=200)
     address = models.CharField(max_length=500, blank=True)
+    # The property as a key ("15595 figueroa st"), kept on save: the partial-copy stage reads the
+    # pictures of a new asset's property by it, not every address in the archive.
+    address_key = models.CharField(max_length=200, blank=True, db_index=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -56,6 +60,12 @@ class Record(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.slug}/{self.external_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.address_key = address_key(self.address)[:200]
+        if kwargs.get("update_fields") is not None and "address" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "address_key"}
+        super().save(*args, **kwargs)
 
 
 class Asset(models.Model):

@@ -4,13 +4,16 @@ A crop, a screenshot with the photo inside it, a scanned page, a photo straighte
 degrees or re-photographed at an angle: whole-frame hashes cannot see these. ORB keypoints and
 descriptors are computed once per asset, in the sandbox's inspection pass, on the reduced
 upright decode; a pair is verified from the stored features alone (no file is decoded): matched
-descriptors, a RANSAC homography, then two checks that separate one photograph from two:
+descriptors and a RANSAC homography or similarity, or, where they find no model, where the
+smaller picture fits in the other by its pixels (`overlay.pixel_fit`: a flat facade of repeated
+windows has too few distinct corners); then checks that separate one photograph from two:
 
 - **containment**: one picture's frame must land inside the other's. Two framings of one scene
   that only overlap are different photographs, however many points they share.
 - **pixel agreement**: the smaller picture, warped onto the larger through the model, must agree
-  with it almost everywhere (a small grey image is stored for this). The same site after a
-  large change (scaffolding over a third of the frame) matches in its unchanged part only.
+  with it almost everywhere (small grey and colour images are stored for this), and no part of
+  it may disagree throughout (`overlay.changed_region`). The same site after a large change
+  (scaffolding over a third of the frame) matches in its unchanged part only.
 
 No ORM here; `dedupe.partials` does the queries and writes around it.
 """
@@ -21,6 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
+
+from . import overlay
 
 cv2.setNumThreads(1)  # workers and the sandbox run one per core already
 cv2.ocl.setUseOpenCL(False)  # never load an OpenCL driver (the sandbox may open no file)
@@ -39,16 +44,6 @@ MIN_INLIERS = 10
 CONTAIN_SLACK = 0.04
 # The share of the inner picture that may fall outside the outer one, when it is flat fill.
 MAX_FILL = 0.2
-# Cells of the overlap (GRID x GRID) whose pixels disagree: above this share, two photographs.
-GRID = 12
-MAX_DISAGREEING = 0.1
-CELL_DISAGREES = 0.5  # mean absolute difference of the normalised grey values in a cell
-# A changed region: the share of disagreeing pixels (grey or colour) in the worst window a third of
-# the overlap's side. Copies measured at most 0.76 (misregistered edges, contrast and colour changes
-# scattered over the frame); the same site after a change 1.0 (scaffolding over a fifth of it).
-MAX_CHANGED = 0.9
-CHROMA_DISAGREES = 12.0  # distance of the Lab a*b* values (OpenCV's 8-bit scale) after a gain
-GREYISH = 2.0  # mean chroma below this: a grayscale picture, which has no colour to compare
 
 
 @dataclass(frozen=True)
@@ -146,7 +141,8 @@ class Relation:
 
     inner: str
     relation: str  # crop | framed | rotated | perspective | whole (see _relation_name)
-    inliers: int
+    inliers: int  # feature correspondences the model explains (0 for a fit by pixels)
+    model: str  # homography | similarity | pixels (scale and shift found by correlation)
     matrix: list[list[float]]  # homography, inner's feature frame -> outer's feature frame
     region: list[list[float]]  # inner's corners in outer's feature frame (x, y), clockwise from top left
     coverage: float  # share of the outer picture's frame that the inner one covers
@@ -156,15 +152,10 @@ class Relation:
 
 def relate(a: Features, b: Features) -> Relation | None:
     """How `a` and `b` are one photograph (one contains the other), or None: not shown to be."""
-    if len(a.descriptors) < MIN_INLIERS or len(b.descriptors) < MIN_INLIERS:
-        return None
-    src, dst = _matches(a, b)
-    if len(src) < MIN_INLIERS:
-        return None
-    fitted = _fit(src, dst)
+    fitted = _feature_fit(a, b) or _pixel_fit(a, b)
     if fitted is None:
         return None
-    model, inliers = fitted
+    model, inliers, model_name = fitted
     a_in_b = _corners_in(model, a, b)
     b_in_a = _corners_in(np.linalg.inv(model), b, a)
     if a_in_b is not None and (
@@ -177,9 +168,9 @@ def relate(a: Features, b: Features) -> Relation | None:
         name = "b"
     else:
         return None  # they overlap, neither contains the other: two framings, two photographs
-    disagreeing = _disagreement(inner, outer, matrix)
-    if disagreeing > MAX_DISAGREEING or changed_region(inner, outer, matrix) > MAX_CHANGED:
-        return None
+    disagreeing = overlay.disagreement(inner, outer, matrix)
+    if disagreeing > overlay.MAX_DISAGREEING or overlay.changed_region(inner, outer, matrix) > overlay.MAX_CHANGED:
+        return None  # the pixels say two photographs, however well the geometry fits
     matrix = matrix / matrix[2, 2]
     coverage = _area(region) / (outer.width * outer.height)
     angle = float(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0])))
@@ -187,12 +178,36 @@ def relate(a: Features, b: Features) -> Relation | None:
         inner=name,
         relation=_relation_name(matrix, coverage, angle, outer, _rest_is_flat(inner, outer, matrix)),
         inliers=inliers,
+        model=model_name,
         matrix=[[round(float(v), 6) for v in row] for row in matrix],
         region=[[round(float(x), 1), round(float(y), 1)] for x, y in region],
         coverage=round(coverage, 4),
         angle=round(angle, 2),
         disagreeing=round(disagreeing, 4),
     )
+
+
+def _feature_fit(a: Features, b: Features) -> tuple[np.ndarray, int, str] | None:
+    """The model a -> b from matched local features, with its inliers and name; None when too few."""
+    if len(a.descriptors) < MIN_INLIERS or len(b.descriptors) < MIN_INLIERS:
+        return None
+    src, dst = _matches(a, b)
+    fitted = _fit(src, dst) if len(src) >= MIN_INLIERS else None
+    if fitted is None:
+        return None
+    model, inliers = fitted
+    return model, inliers, "homography" if model[2, :2].any() else "similarity"
+
+
+def _pixel_fit(a: Features, b: Features) -> tuple[np.ndarray, int, str] | None:
+    """Where features fail (a tight crop of a flat, repetitive facade): the better of a in b and
+    b in a by their pixels, as a model a -> b."""
+    a_in_b, b_in_a = overlay.pixel_fit(a, b), overlay.pixel_fit(b, a)
+    if a_in_b is None and b_in_a is None:
+        return None
+    if b_in_a is None or (a_in_b is not None and a_in_b[1] >= b_in_a[1]):
+        return a_in_b[0], 0, "pixels"  # type: ignore[index]  # not None: checked above
+    return np.linalg.inv(b_in_a[0]), 0, "pixels"
 
 
 def _matches(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
@@ -219,51 +234,6 @@ def _fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, int] | None:
         return None
     # the homography must earn its four extra degrees of freedom with clearly more support
     return max(fits, key=lambda fit: fit[1] * (1.0 if fit[0][2, :2].any() else 1.25))
-
-
-def whole_frames_disagree(a: Features, b: Features) -> bool:
-    """Two whole pictures laid over each other (scaled, not moved) disagree in more cells than one
-    photograph's copies do: the same site after a large change, which whole-frame hashes pass."""
-    if not (len(a.grey) and len(b.grey)) or abs(a.width / a.height - b.width / b.height) > 0.02:
-        return False
-    scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
-    return _disagreement(a, b, scale) > MAX_DISAGREEING or changed_region(a, b, scale) > MAX_CHANGED
-
-
-def changed_region(inner: Features, outer: Features, model: np.ndarray) -> float:
-    """The share of disagreeing pixels in the worst window (a third of the overlap's side) when the
-    inner picture is laid over the outer one: near 1 where a part of the scene was changed.
-
-    A cell average (`_disagreement`) misses a change painted in a grey like the one it covers;
-    colour sees it, and a change is one solid block where a copy's differences (edges a pixel off,
-    exposure, recompression) are scattered. Colour counts only when both pictures have some, after
-    one gain (a contrast change scales it); without stored colour only grey is compared.
-    """
-    if not (inner.chroma.size and outer.chroma.size):
-        return 0.0
-    (ih, iw), (oh, ow) = inner.chroma.shape[:2], outer.chroma.shape[:2]
-    to_inner = np.diag([iw / inner.width, ih / inner.height, 1.0])
-    to_outer = np.diag([ow / outer.width, oh / outer.height, 1.0])
-    forward = to_outer @ model @ np.linalg.inv(to_inner)
-    inner_grey = cv2.resize(inner.grey, (iw, ih), interpolation=cv2.INTER_AREA)
-    layers = np.dstack([inner_grey, inner.chroma]).astype(np.float32)
-    warped = cv2.warpPerspective(layers, forward, (ow, oh), flags=cv2.INTER_LINEAR)
-    covered = cv2.warpPerspective(np.full((ih, iw), 255, np.uint8), forward, (ow, oh), flags=cv2.INTER_NEAREST)
-    valid = np.asarray(cv2.erode(covered, np.ones((3, 3), np.uint8)) > 0)
-    if valid.sum() < 16:
-        return 1.0
-    here = cv2.resize(outer.grey, (ow, oh), interpolation=cv2.INTER_AREA).astype(np.float32)
-    bad = np.abs(_normalised(warped[..., 0], valid) - _normalised(here, valid)) > CELL_DISAGREES
-    a, b = warped[..., 1:] - 128, outer.chroma.astype(np.float32) - 128
-    if min(float(np.abs(a[valid]).mean()), float(np.abs(b[valid]).mean())) >= GREYISH:
-        gain = float((a[valid] * b[valid]).sum() / max(float((a[valid] ** 2).sum()), 1e-6))
-        bad |= np.linalg.norm(min(2.0, max(0.5, gain)) * a - b, axis=2) > CHROMA_DISAGREES
-    ys, xs = np.nonzero(valid)
-    side = max(3, int(min(np.ptp(ys), np.ptp(xs)) / 3))
-    share = cv2.boxFilter((bad & valid).astype(np.float32), -1, (side, side))
-    inside = cv2.boxFilter(valid.astype(np.float32), -1, (side, side))
-    full = inside > 0.9  # windows within the overlap
-    return float((share[full] / inside[full]).max()) if full.any() else 0.0
 
 
 def _plausible(model: np.ndarray) -> bool:
@@ -310,52 +280,6 @@ def _outside_is_fill(model: np.ndarray, inner: Features, outer: Features) -> boo
 def _area(polygon: np.ndarray) -> float:
     x, y = polygon[:, 0], polygon[:, 1]
     return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
-
-
-def _disagreement(inner: Features, outer: Features, model: np.ndarray) -> float:
-    """Share of the overlap's cells (GRID x GRID over the overlap) where the pixels disagree.
-
-    The inner grey image is warped onto the outer's small grey frame; both are normalised to
-    zero mean and unit spread over the overlap, so exposure and contrast changes do not count.
-    """
-    to_small_inner = np.diag([inner.grey.shape[1] / inner.width, inner.grey.shape[0] / inner.height, 1.0])
-    to_small_outer = np.diag([outer.grey.shape[1] / outer.width, outer.grey.shape[0] / outer.height, 1.0])
-    # outer small -> inner small: sample the inner picture at each outer pixel it covers
-    back = to_small_inner @ np.linalg.inv(model) @ np.linalg.inv(to_small_outer)
-    oh, ow = outer.grey.shape
-    warped = cv2.warpPerspective(
-        inner.grey, back, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
-    ).astype(np.float32)
-    covered = cv2.warpPerspective(
-        np.full(inner.grey.shape, 255, np.uint8), back, (ow, oh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
-    )
-    valid = np.asarray(cv2.erode(covered, np.ones((3, 3), np.uint8)) > 0)
-    if valid.sum() < 64:
-        return 1.0
-    here = outer.grey.astype(np.float32)
-    x, y = _normalised(warped, valid), _normalised(here, valid)
-    diff = np.abs(x - y) * valid
-    diff = cv2.GaussianBlur(diff, (3, 3), 0)
-    ys, xs = np.nonzero(valid)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    cells, bad = 0, 0
-    for gy in range(GRID):
-        for gx in range(GRID):
-            sl = (
-                slice(y0 + (y1 - y0) * gy // GRID, y0 + (y1 - y0) * (gy + 1) // GRID),
-                slice(x0 + (x1 - x0) * gx // GRID, x0 + (x1 - x0) * (gx + 1) // GRID),
-            )
-            inside = valid[sl]
-            if inside.sum() < max(4, inside.size // 2):
-                continue
-            cells += 1
-            bad += float(diff[sl][inside].mean()) > CELL_DISAGREES
-    return bad / cells if cells else 1.0
-
-
-def _normalised(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    values = pixels[valid]
-    return np.asarray((pixels - float(values.mean())) / max(float(values.std()), 1.0))
 
 
 def _rest_is_flat(inner: Features, outer: Features, model: np.ndarray) -> bool:

@@ -6,53 +6,48 @@ assets is out of reach, so a new asset is verified against:
 - the other pictures of the same property (records whose addresses agree once spelled alike):
   where a caseworker's crop or a tablet's screenshot is filed, and few enough per property that
   the cost grows with the archive, not its square;
-- any asset whose picture is within the near radius of its mirror image (a flipped copy).
+- any asset whose picture is within the near radius of its mirror image (a flipped copy), found
+  by the hash search's own pass (`candidates.matching_pairs`) and verified here.
 
 Verification (`dedupe.partial.relate`) reads the features stored at inspection; no file is
 decoded here. Like the hash search, only assets not searched before are queried, so a scan
 after an import costs in proportion to the import.
 """
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 
 import numpy as np
 from django.db import transaction
 
-from . import partial
+from . import overlay, partial
 from .actions import Action, Subject
+from .addresses import address_key
 from .audit import audit_record
-from .candidates import DEFAULT_NEAR_RADIUS, DEFAULT_VERIFY_RADIUS, features_of
+from .candidates import DEFAULT_VERIFY_RADIUS, features_of
 from .models import Asset, Attachment, Candidate, Fingerprint, ScanRun
 from .scoring import PARTIAL, bits
-from .search import pairs_within, to_uint64
 
 # A property with more pictures than this is checked only among its newest: a catch-all address
 # ("unknown", a city hall) must not make a quadratic block.
 MAX_BLOCK = 200
-SUFFIXES = {"street": "st", "boulevard": "blvd", "avenue": "ave", "drive": "dr", "road": "rd", "place": "pl"}
-
-
-def address_key(address: str) -> str:
-    """One spelling of a street address: number and street, case and suffix spelling ignored.
-
-    "15595 Figueroa Street, Los Angeles, CA 90094" and "15595 FIGUEROA ST" both give
-    "15595 figueroa st". An address without a house number gives "" (no block).
-    """
-    street = address.split(",")[0].casefold()
-    words = [SUFFIXES.get(w, w) for w in re.findall(r"[a-z0-9]+", street)]
-    if len(words) < 2 or not words[0].isdigit():
-        return ""
-    return " ".join(words)
 
 
 def address_pairs(new_ids: Iterable[int], upto_asset: int) -> set[tuple[int, int]]:
-    """Pairs of a new asset and another active asset shown on a record of the same address."""
+    """Pairs of a new asset and another active asset shown on a record of the same address.
+
+    Only the properties of the new assets are read (`Record.address_key` is indexed): reading every
+    address in every chunk made a scan of k new assets cost k / chunk size times the archive.
+    """
+    new = set(new_ids)
+    keys = set(Attachment.objects.filter(asset_id__in=new).values_list("record__address_key", flat=True)) - {""}
     shown = Attachment.objects.filter(
-        asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE, asset__inspection=Asset.Inspection.READABLE
-    ).values_list("asset_id", "record__address")
-    return block_pairs(shown.iterator(chunk_size=10_000), set(new_ids))
+        record__address_key__in=keys,
+        asset_id__lte=upto_asset,
+        asset__state=Asset.State.ACTIVE,
+        asset__inspection=Asset.Inspection.READABLE,
+    ).values_list("asset_id", "record__address_key")
+    return block_pairs(shown.iterator(chunk_size=10_000), new)
 
 
 def block_pairs(shown: Iterable[tuple[int, str]], new: set[int]) -> set[tuple[int, int]]:
@@ -72,26 +67,6 @@ def block_pairs(shown: Iterable[tuple[int, str]], new: set[int]) -> set[tuple[in
     return pairs
 
 
-def mirror_pairs(new_ids: Iterable[int], upto_asset: int, radius: int = DEFAULT_NEAR_RADIUS) -> set[tuple[int, int]]:
-    """Pairs where one picture's mirror image is within `radius` of the other's picture."""
-    rows = list(
-        Fingerprint.objects.filter(asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE)
-        .exclude(phash_mirror=None)
-        .order_by("asset_id")
-        .values_list("asset_id", "phash", "phash_mirror")
-    )
-    if not rows:
-        return set()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    n = len(ids)
-    both = np.concatenate([to_uint64(np.array([r[1] for r in rows])), to_uint64(np.array([r[2] for r in rows]))])
-    queries = np.flatnonzero(np.isin(ids, np.fromiter(new_ids, dtype=np.int64)))
-    i, j, _ = pairs_within(both, radius, queries=np.concatenate([queries, queries + n]))
-    keep = (i < n) != (j < n)  # a picture against a mirror image, never two of one kind
-    a, b = ids[i[keep] % n], ids[j[keep] % n]
-    return {(int(min(x, y)), int(max(x, y))) for x, y in zip(a, b, strict=True) if x != y}
-
-
 def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     """Find, verify and upsert partial copies of the new assets with ids in [first, last]."""
     new = list(
@@ -101,8 +76,17 @@ def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     )
     if not new:
         return 0
-    mirrored = mirror_pairs(new, scan.upto_asset)
-    found = address_pairs(new, scan.upto_asset) | mirrored
+    return pairs_verify_record(scan, address_pairs(new, scan.upto_asset))
+
+
+def mirror_candidates_record(scan: ScanRun, pairs: set[tuple[int, int]]) -> int:
+    """Verify and upsert pairs where one picture's hash is near the other's mirror image; the hash
+    search finds them in the same pass as near copies (`candidates.matching_pairs`)."""
+    return pairs_verify_record(scan, pairs, mirrored=pairs)
+
+
+def pairs_verify_record(scan: ScanRun, found: set[tuple[int, int]], mirrored: frozenset | set = frozenset()) -> int:
+    """Verify the pairs not already recorded from stored features and upsert the partial copies."""
     ids = {x for pair in found for x in pair}
     known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
     pairs = sorted(found - known)
@@ -146,7 +130,7 @@ def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirro
         "inner": inner.pk,  # the asset shown inside the other
         "outer": outer.pk,
         "inliers": found.inliers,
-        "model": "homography",
+        "model": found.model,
         # In full-size pixels of each image: inner (x, y, 1) -> outer.
         "matrix": _full_size_matrix(found.matrix, inner, inner_f, outer, outer_f),
         "region": _full_size_region(found.region, outer, outer_f),
@@ -161,7 +145,9 @@ def _mirror_disagrees(fa: Fingerprint, fb: Fingerprint) -> bool:
     """Whether the pixels of one picture flipped and the other disagree (False when not stored)."""
     if not (fa.grey and fb.grey):
         return False
-    return partial.whole_frames_disagree(partial.mirrored(features_of(fa)), features_of(fb))
+    return overlay.whole_frames_disagree(
+        partial.mirrored(features_of(fa)), features_of(fb), max_disagreeing=overlay.FLIP_MAX_DISAGREEING
+    )
 
 
 def _full_size_region(region: list[list[float]], outer: Asset, fo: Fingerprint) -> list[list[float]]:

@@ -28,15 +28,12 @@ from .candidates import (
 from .inspection import assets_inspect, chunked
 from .leases import lease_claim, lease_resend, new_holder, sent_after_commit
 from .models import Asset, Candidate, Fingerprint, ScanChunk, ScanRun
-from .partials import partial_candidates_record
+from .partials import mirror_candidates_record, partial_candidates_record
 
 # Queries per search chunk: each chunk loads every hash once (about 1 s per million), so a
 # chunk should search enough new assets to pay for that, yet leave work for a second worker.
 SEARCH_CHUNK = 20_000
 PIXEL_CHUNK = 16  # full decodes: a few hundred ms each for phone photos
-# New assets per partial-copy chunk: each verifies its few same-property pairs from stored
-# features (about 6 ms a pair) after loading every address once (about 2 s per million).
-PARTIAL_CHUNK = 2_000
 # After this many claims a chunk is given up (recorded in the scan's errors), never retried forever.
 MAX_ATTEMPTS = 3
 PHASES: list[str] = [
@@ -93,7 +90,7 @@ def _payloads(scan: ScanRun, phase: str) -> list:
         # Asset id ranges, not positions: positions would shift if an asset left the table meanwhile.
         new = Fingerprint.objects.filter(asset_id__lte=scan.upto_asset, searched=False, asset__state="active")
         ids = list(new.order_by("asset_id").values_list("asset_id", flat=True))
-        size = SEARCH_CHUNK if phase == ScanRun.Phase.SEARCH else PARTIAL_CHUNK
+        size = SEARCH_CHUNK if phase == ScanRun.Phase.SEARCH else settings.DEDUPE_PARTIAL_CHUNK
         return [[part[0], part[-1]] for part in chunked(ids, size)]
     if phase == ScanRun.Phase.VERIFY:
         return chunked(pixel_suspects(scan), PIXEL_CHUNK)
@@ -132,7 +129,9 @@ def _work(chunk: ScanChunk) -> None:
         first, last = chunk.payload
         new_ids = table.ids[table.new]
         queries = table.new[(new_ids >= first) & (new_ids <= last)]
-        candidates_record(scan, matching_pairs(table, queries, near_radius()))
+        near, flipped = matching_pairs(table, queries, near_radius())
+        candidates_record(scan, near)
+        mirror_candidates_record(scan, flipped)
     elif chunk.phase == ScanRun.Phase.PARTIAL:
         partial_candidates_record(scan, *chunk.payload)
     elif chunk.phase == ScanRun.Phase.VERIFY:

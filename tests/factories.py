@@ -122,9 +122,22 @@ def cropped(im: Image.Image, fraction: float = 0.05) -> Image.Image:
     return im.crop((int(w * fraction), int(h * fraction), w - int(w * fraction), h - int(h * fraction)))
 
 
-def duplicates_archive(root: Path) -> tuple[Path, dict[str, set[frozenset[str]]]]:
+def screenshot(im: Image.Image) -> Image.Image:
+    """The photo in a record viewer's window: a title bar, a side panel of text, uneven margins."""
+    canvas = Image.new("RGB", (im.width + 260, im.height + 130), (238, 238, 242))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, canvas.width, 28), fill=(40, 60, 110))
+    for i in range(6):
+        draw.text((8, 50 + 16 * i), f"field {i}: {1000 + i}", fill=(60, 60, 60))
+    canvas.paste(im, (200, 70))
+    return canvas
+
+
+def duplicates_archive(root: Path, *, partial: bool = False) -> tuple[Path, dict[str, set[frozenset[str]]]]:
     """Six photographs, five with copies made the ways archives make them; returns the manifest and,
-    by kind, the pairs of paths that are the same photograph."""
+    by kind, the pairs of paths that are the same photograph. With `partial`, the sixth also has
+    partial copies: a tight crop and a screenshot of the case viewer on the same property, and a
+    mirror image on another property's record."""
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
@@ -141,11 +154,15 @@ def duplicates_archive(root: Path) -> tuple[Path, dict[str, set[frozenset[str]]]
     files["p4.jpg"] = jpeg_bytes(base[4])
     files["p4-crop.jpg"] = jpeg_bytes(cropped(base[4]))
     files["p5.jpg"] = jpeg_bytes(base[5])
+    if partial:
+        files["p5-door.jpg"] = jpeg_bytes(base[5].crop((180, 110, 580, 410)))  # 62 % of each side
+        files["p5-viewer.png"] = png_bytes(screenshot(base[5]))
+        files["p5-flipped.jpg"] = jpeg_bytes(base[5].transpose(Image.Transpose.FLIP_LEFT_RIGHT))
     rows = []
     for n, (name, blob) in enumerate(files.items()):
         (images / name).write_bytes(blob)
         source = "permits" if n % 2 == 0 else "cases"
-        address = "1 Main St" if name != "p4-crop.jpg" else "99 Other Ave"
+        address = "1 Main St" if name not in ("p4-crop.jpg", "p5-flipped.jpg") else "99 Other Ave"
         rows.append([f"images/{name}", source, f"R-{name.split('.')[0]}", 1, address, ""])
     pair = lambda a, b: frozenset({f"images/{a}", f"images/{b}"})  # noqa: E731
     expected = {
@@ -156,6 +173,9 @@ def duplicates_archive(root: Path) -> tuple[Path, dict[str, set[frozenset[str]]]
             pair("p3.jpg", "p3-letterbox.jpg"), pair("p4.jpg", "p4-crop.jpg"),
         },
     }  # fmt: skip
+    if partial:
+        expected["partial"] = {pair("p5.jpg", "p5-door.jpg"), pair("p5.jpg", "p5-viewer.png"),
+                               pair("p5-door.jpg", "p5-viewer.png"), pair("p5.jpg", "p5-flipped.jpg")}  # fmt: skip
     return write_manifest(root, rows), expected
 
 

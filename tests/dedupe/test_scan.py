@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from dedupe.models import Asset, Candidate, CandidateGroup, ScanChunk, ScanRun
+from dedupe.models import Asset, Candidate, CandidateGroup, Fingerprint, ScanChunk, ScanRun
 from dedupe.scanning import chunk_claim, chunk_run, scan_run_here, scan_start
 from tests.factories import duplicates_archive, jpeg_bytes, photo, write_manifest
 
@@ -28,8 +28,9 @@ def found_by_kind() -> dict[str, set[frozenset[str]]]:
     return found
 
 
-def test_it_finds_each_kind_of_copy_and_nothing_else(tmp_path):
-    manifest, expected = duplicates_archive(tmp_path)
+@pytest.mark.parametrize("partial", [False, True], ids=["whole copies", "with partial copies"])
+def test_it_finds_each_kind_of_copy_and_nothing_else(tmp_path, partial):
+    manifest, expected = duplicates_archive(tmp_path, partial=partial)
 
     scan = import_and_scan(manifest)
 
@@ -95,6 +96,24 @@ def test_scanning_again_adds_nothing(tmp_path):
 
     assert sorted(Candidate.objects.values_list("asset_a", "asset_b", "kind")) == before
     assert ScanRun.objects.get(pk=scan.pk).new_assets == 0
+
+
+def test_partial_chunks_run_again_or_out_of_order_add_nothing(tmp_path, settings):
+    settings.DEDUPE_PARTIAL_CHUNK = 1  # one new asset a chunk
+    manifest, expected = duplicates_archive(tmp_path, partial=True)
+    scan = import_and_scan(manifest)
+    chunks = list(ScanChunk.objects.filter(scan=scan, phase=ScanRun.Phase.PARTIAL).order_by("-number"))
+    before = sorted(Candidate.objects.values_list("asset_a", "asset_b", "kind", "evidence"))
+    assert len(chunks) > 3 and found_by_kind()["partial"] == expected["partial"]
+
+    # a worker that died after its chunk, another that took the chunks in the opposite order
+    Fingerprint.objects.update(searched=False)
+    ScanRun.objects.filter(pk=scan.pk).update(status=ScanRun.Status.RUNNING, phase=ScanRun.Phase.PARTIAL)
+    ScanChunk.objects.filter(pk__in=[c.pk for c in chunks]).update(status=ScanChunk.Status.PENDING, lease_until=None)
+    for chunk in chunks:
+        assert chunk_run(chunk.pk)
+
+    assert sorted(Candidate.objects.values_list("asset_a", "asset_b", "kind", "evidence")) == before
 
 
 def test_a_pair_decided_different_is_never_proposed_again(tmp_path):

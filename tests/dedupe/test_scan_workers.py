@@ -1,4 +1,5 @@
-"""Scans through real worker processes: killed mid-scan, started twice, over each broker."""
+"""Scans through real worker processes: killed mid-scan (while decoding, while verifying partial
+copies), started twice, over each broker."""
 
 import subprocess
 import sys
@@ -14,13 +15,14 @@ from tests.factories import duplicates_archive, jpeg_bytes, photo, write_manifes
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
-def import_undecoded(root, extra: int = 0):
-    """The archive of tests.factories plus `extra` distinct photos, imported but not yet decoded."""
-    manifest, expected = duplicates_archive(root)
+def import_undecoded(root, extra: int = 0, *, partial: bool = False, extra_address: str = ""):
+    """The archive of tests.factories plus `extra` distinct photos (each on its own property unless
+    `extra_address` is given), imported but not yet decoded."""
+    manifest, expected = duplicates_archive(root, partial=partial)
     rows = [line.split(",") for line in manifest.read_text().splitlines()[1:]]
     for n in range(extra):
         (root / f"images/extra-{n}.jpg").write_bytes(jpeg_bytes(photo(500 + n)))
-        rows.append([f"images/extra-{n}.jpg", "permits", f"X-{n}", "1", f"{n} Elm St", ""])
+        rows.append([f"images/extra-{n}.jpg", "permits", f"X-{n}", "1", extra_address or f"{n} Elm St", ""])
     manifest = write_manifest(root, rows)
     run = import_start(kind="archive", location=str(manifest), root=root)
     Importer(run=run, root=root).import_rows(manifest_rows(manifest))
@@ -43,20 +45,34 @@ def wait_for(condition, timeout: float = 60, step: float = 0.05) -> None:
         time.sleep(step)
 
 
-def test_a_worker_killed_mid_scan_is_replaced_and_the_scan_finishes_the_same(broker_env, worker_factory, tmp_path):
-    env = broker_env | {"DEDUPE_INSPECT_CHUNK": "1", "DEDUPE_CHUNK_LEASE_SECONDS": "3"}
-    expected = import_undecoded(tmp_path, extra=60)
+# Per stage: the chunk size that cuts it finely, the archive, and how many of its chunks are done
+# when the worker is killed. In the partial stage 24 more photographs on one property make each
+# chunk verify a few dozen pairs.
+KILLED_IN = {
+    "inspect": ({"DEDUPE_INSPECT_CHUNK": "1"}, {"extra": 60}, 8),
+    "partial": ({"DEDUPE_PARTIAL_CHUNK": "1"}, {"extra": 24, "partial": True, "extra_address": "1 Main St"}, 2),
+}
+
+
+@pytest.mark.parametrize("stage", KILLED_IN)
+def test_a_worker_killed_mid_scan_is_replaced_and_the_scan_finishes_the_same(
+    stage, broker_env, worker_factory, tmp_path
+):
+    chunk_env, archive, done_first = KILLED_IN[stage]
+    env = broker_env | chunk_env | {"DEDUPE_CHUNK_LEASE_SECONDS": "3"}
+    expected = import_undecoded(tmp_path, **archive)
     worker = worker_factory(env)
     assert manage("scan", env=env).returncode == 0
 
-    wait_for(lambda: ScanChunk.objects.filter(status="done").count() >= 8)
+    of_stage = ScanChunk.objects.filter(phase=stage)
+    wait_for(lambda: of_stage.filter(status="done").count() >= done_first, timeout=120)
     worker.kill()
-    left = ScanChunk.objects.exclude(status="done").count()
+    left = of_stage.exclude(status="done").count()
     worker_factory(env)
     done = manage("scan", "--wait", env=env, timeout=240)
 
     assert done.returncode == 0, done.stderr
-    assert left > 0, "the worker finished before it could be killed; the test proved nothing"
+    assert left > 0, f"the worker finished the {stage} stage before it could be killed; the test proved nothing"
     scan = ScanRun.objects.get()
     assert scan.status == ScanRun.Status.FINISHED and scan.errors == []
     assert not Asset.objects.filter(inspection=Asset.Inspection.PENDING).exists()
@@ -65,7 +81,7 @@ def test_a_worker_killed_mid_scan_is_replaced_and_the_scan_finishes_the_same(bro
 
 
 def test_two_scans_started_at_once_do_the_work_once(broker_env, worker_factory, tmp_path):
-    expected = import_undecoded(tmp_path)
+    expected = import_undecoded(tmp_path, partial=True)
     worker_factory(broker_env, concurrency=2)
 
     both = [
@@ -80,3 +96,4 @@ def test_two_scans_started_at_once_do_the_work_once(broker_env, worker_factory, 
     assert sorted("Joined" in err for _, err in outputs) == [False, True]
     assert found_by_kind() == expected
     assert ScanChunk.objects.filter(phase="inspect").count() == 1
+    assert ScanChunk.objects.filter(phase="partial").count() == 1 and "partial" in expected
