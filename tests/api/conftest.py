@@ -14,8 +14,8 @@ class ApiClient:
         self.client = Client()
         self.headers = {"Authorization": f"Bearer {secret}"}
 
-    def get(self, path: str, **kwargs):
-        return self.client.get(path, headers=self.headers | kwargs.pop("headers", {}), **kwargs)
+    def get(self, path: str, data: dict | None = None, **kwargs):
+        return self.client.get(path, data, headers=self.headers | kwargs.pop("headers", {}), **kwargs)
 
     def upload(self, source: str, data: bytes, *, key: str | None = None, name: str = "photo.jpg", **fields):
         from django.core.files.uploadedfile import SimpleUploadedFile
