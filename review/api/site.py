@@ -1,6 +1,8 @@
 """The API object: version 1 under /api/v1/, bearer tokens, errors as problem details, its
 OpenAPI document and a docs page served from django-ninja's bundled Swagger UI (no CDN)."""
 
+from typing import Any
+
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
@@ -8,10 +10,25 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from .auth import TokenAuth
-from .problems import Problem
+from .problems import CONTENT_TYPE, Problem
 from .routes import router
 
-api = NinjaAPI(
+
+class DeskAPI(NinjaAPI):
+    """NinjaAPI whose schema says what is sent: refusals as application/problem+json."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if str(status).startswith(("4", "5")) and "application/json" in content:
+                        response["content"] = {CONTENT_TYPE: content["application/json"]}
+        return schema
+
+
+api = DeskAPI(
     title="Dedupe Desk API",
     version="1",
     description="The ingestion gate, record imagery status and the changes feed, for source systems.",
