@@ -266,6 +266,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-quarantined": {"task": "review.tasks.purge_quarantined_task", "schedule": 6 * 3600.0},
     # Record the audit log's head outside the database (see dedupe.audit.audit_checkpoint_write).
     "audit-checkpoint": {"task": "dedupe.tasks.audit_checkpoint_task", "schedule": 24 * 3600.0},
+    # Push new pages of the changes feed to the source systems' webhooks (review.services.webhooks).
+    "webhooks-dispatch": {"task": "review.tasks.webhooks_dispatch_task", "schedule": 10.0},
 }
 
 # --- Dedupe Desk ----------------------------------------------------------------------------

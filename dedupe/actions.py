@@ -92,6 +92,8 @@ class Action(StrEnum):
     GATE_POLICY = "source.gate_policy"
     GATE_STORE = "gate.store"  # an upload stored as a new image
     GATE_ATTACH = "gate.attach"  # an upload that was a copy: its slot attached to the existing image
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_REPLAY = "webhook.replay"
 
     @classmethod
     def family(cls, subject: str) -> tuple["Action", ...]:
@@ -121,4 +123,5 @@ class Subject(StrEnum):
     USER = "user"
     ROLE = "role"  # a Django group: a group's name is the role it grants
     LOGIN = "login"  # the user name typed at a locked-out sign-in
+    WEBHOOK = "webhook"  # a webhook endpoint (review.models.WebhookEndpoint)
     API_TOKEN = "token"  # noqa: S105 - an API token (review.models.ApiToken)

@@ -57,10 +57,11 @@ class Examined:
 
 def stored_copies(sha256: str) -> list[Asset]:
     """Active images with these bytes that are not known unreadable, oldest first."""
-    copies = Asset.objects.filter(sha256=sha256, state=Asset.State.ACTIVE).exclude(
-        inspection=Asset.Inspection.UNREADABLE
-    )
-    return list(copies.order_by("pk")[:MAX_MATCHES])
+    # Filtered here, not in SQL: with state or inspection in the WHERE, SQLite without fresh
+    # statistics may walk the state index (every active image) instead of the SHA-256 one.
+    same_bytes = Asset.objects.filter(sha256=sha256).order_by("pk")
+    usable = [a for a in same_bytes if a.state == Asset.State.ACTIVE and a.inspection != Asset.Inspection.UNREADABLE]
+    return usable[:MAX_MATCHES]
 
 
 def upload_examine(data: bytes, *, source: Source, decode_copies: bool = False) -> Examined:
@@ -107,7 +108,8 @@ def _similar(examined: Examined, source: Source) -> list[Match]:
     ids = nearby_ids(fingerprint.phash, fingerprint.phash_zoom, near_radius())
     if not len(ids):
         return []
-    others = Asset.objects.select_related("source").filter(state=Asset.State.ACTIVE).in_bulk([int(i) for i in ids])
+    found = Asset.objects.select_related("source").in_bulk([int(i) for i in ids])  # by key only, as above
+    others = {pk: a for pk, a in found.items() if a.state == Asset.State.ACTIVE}
     prints = Fingerprint.objects.in_bulk(list(others))
     matches = []
     for other_id, other in others.items():

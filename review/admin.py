@@ -9,8 +9,20 @@ from dedupe.audit import audit_record
 from dedupe.models import Source
 
 from .keeper import RULES, rule_names_unknown
-from .models import ApiToken, Decision, GatePolicy, KeeperPolicy, LegalHold, Merge, Purge, SourceAssignment
-from .services.api_tokens import TokenRefused, api_token_create, api_token_revoke
+from .models import (
+    ApiToken,
+    Decision,
+    GatePolicy,
+    KeeperPolicy,
+    LegalHold,
+    Merge,
+    Purge,
+    SourceAssignment,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from .services.api_tokens import TokenRefused, api_token_create, api_token_revoke, token_sources
+from .services.webhooks import webhook_create, webhook_replay
 
 
 @admin.register(SourceAssignment)
@@ -179,3 +191,65 @@ class GatePolicyAdmin(admin.ModelAdmin):
                 before=before,
                 after={f: getattr(obj, f) for f in fields},
             )
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("token", "source", "url", "active")
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        token, source = data.get("token"), data.get("source")
+        if token and source and source.slug not in token_sources(token, write=False):
+            raise forms.ValidationError(f"{token.name} may not read {source.slug}: its webhook could not either.")
+        return data
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are created (the signing secret shown once) and switched off; never deleted."""
+
+    form = WebhookEndpointForm
+    list_display = ("token", "source", "url", "active", "cursor", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("token", "source", "url", "cursor") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        endpoint, secret = webhook_create(token=obj.token, source=obj.source, url=obj.url, actor=request.user)
+        obj.pk, obj.secret, obj.cursor = endpoint.pk, endpoint.secret, endpoint.cursor
+        messages.warning(request, f"The signing secret of this webhook, shown this once: {secret}")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log: what was sent, how often, what the receiver answered; replayable."""
+
+    list_display = (
+        "pk",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "endpoint")
+    actions = ["replay"]
+
+    @admin.action(description="Send the selected deliveries again")
+    def replay(self, request: HttpRequest, queryset) -> None:
+        for delivery in queryset:
+            webhook_replay(delivery, actor=request.user)
+        messages.info(request, f"{queryset.count()} delivery(ies) queued again.")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -339,3 +339,48 @@ class GatePolicy(models.Model):
 
     def action_for(self, kind: str) -> str:
         return str(getattr(self, kind, self.Action.REVIEW))
+
+
+class WebhookEndpoint(models.Model):
+    """Where a source system wants to be told of moves of one source's references, signed with `secret`.
+
+    The secret is kept (a signature needs it) and shown to the administrator once, at creation.
+    `cursor` is how far into the changes feed deliveries have been made.
+    """
+
+    token = models.ForeignKey(ApiToken, on_delete=models.PROTECT, related_name="webhooks")
+    source = models.ForeignKey("dedupe.Source", on_delete=models.PROTECT, related_name="+")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=64, editable=False)
+    cursor = models.CharField(max_length=40, blank=True, default="")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"webhook of {self.token.name} for {self.source.slug} to {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One page of the changes feed sent (or to send) to an endpoint: the delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Given up after retries"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    body = models.TextField(help_text="Exactly the bytes sent and signed.")
+    last_cursor = models.CharField(max_length=40)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} to {self.endpoint.url} ({self.status})"

@@ -77,3 +77,14 @@ def changes_after(source_id: int, cursor: str, limit: int) -> tuple[list[dict[st
         for pk, s, at, action, record, slot, a, b, fs, ts, why in steps
     ]
     return changes, (str(changes[-1]["cursor"]) if changes else cursor or "0.0")
+
+
+def changes_head(source_id: int) -> str:
+    """The cursor after the source's latest change: following from it gives only what happens next."""
+    last = (
+        AttachmentChange.objects.filter(attachment__record__source_id=source_id)
+        .order_by("-audit_event__seq", "-pk")
+        .values_list("audit_event__seq", "pk")
+        .first()
+    )
+    return f"{last[0]}.{last[1]}" if last else ""
