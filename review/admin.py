@@ -194,6 +194,8 @@ class GatePolicyAdmin(admin.ModelAdmin):
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text="Where the changes are POSTed.")
+
     class Meta:
         model = WebhookEndpoint
         fields = ("token", "source", "url", "active")

@@ -64,7 +64,9 @@ def api_token_create(
                 name=name, prefix=secret[:12], digest=token_digest(secret), created_by=created_by, **limits
             )
     except IntegrityError:
-        raise TokenRefused(f"a token named {name!r} exists already: revoke it or choose another name") from None
+        raise TokenRefused(
+            f"a token named {name!r} exists already (revoked ones keep their name): choose another"
+        ) from None
     ApiTokenSource.objects.bulk_create(
         [ApiTokenSource(token=token, source=found[slug], write=slug in writes) for slug in [*writes, *reads]]
     )
