@@ -102,3 +102,28 @@ def test_lookup_reports_matches_and_stores_nothing(permit_tablets):
     fresh = permit_tablets.lookup("building-permits", jpeg_bytes(photo(12)))
     assert fresh.json()["matches"] == []
     assert Asset.objects.count() == 1 and AuditEvent.objects.count() == events
+
+
+def test_a_store_chosen_to_break_a_deadlock_is_run_again_and_leaves_no_file(permit_tablets, monkeypatch, media_root):
+    from django.db import OperationalError
+
+    from review.services import gate
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real, calls = gate._apply, []
+
+    def deadlock_once(token, upload, examined, policy, stored):
+        calls.append(1)
+        admitted = real(token, upload, examined, policy, stored)  # rows and files written, then aborted
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return admitted
+
+    monkeypatch.setattr(gate, "_apply", deadlock_once)
+    response = permit_tablets.upload("building-permits", jpeg_bytes(photo(13)), record_id="P-1")
+    assert response.status_code == 201 and len(calls) == 2
+    asset = Asset.objects.get()
+    kept = {str(p.relative_to(media_root)) for p in media_root.rglob("*") if p.is_file()}
+    assert kept == {asset.storage_name, asset.thumbnail_name}
