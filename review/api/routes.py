@@ -30,8 +30,10 @@ from .schemas import ChangesOut, GateAnswer, LookupAnswer, ProblemOut, RecordOut
 
 router = Router(tags=["sources"])
 PROBLEMS = {400: ProblemOut, 401: ProblemOut, 404: ProblemOut, 413: ProblemOut, 422: ProblemOut, 429: ProblemOut}
-SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # no control characters: these end up in CSV exports and pages
+# Capture times outside these years are typing errors; at the edges of the calendar they would
+# overflow when converted to UTC (the schema fuzzing found a 500 with year 1 and +14:00).
+CAPTURED_YEARS = (1826, 2200)
 
 
 def _source(request: HttpRequest, slug: str, *, write: bool) -> Source:
@@ -94,6 +96,9 @@ def upload_image(
 ) -> Any:
     """Stored (201), a copy of a kept image (200, the slot attached to it), or stored pending review (201)."""
     target = _source(request, source, write=True)
+    if captured_at is not None and not (CAPTURED_YEARS[0] <= captured_at.year <= CAPTURED_YEARS[1]):
+        raise Problem(422, "invalid-request", "The request's fields are not valid",
+                      f"captured_at: a year from {CAPTURED_YEARS[0]} to {CAPTURED_YEARS[1]}")  # fmt: skip
     data = _file_bytes(request, file)
     upload = Upload(target, record_id, slot, address, captured_at)
     if not idempotency_key:

@@ -41,7 +41,8 @@ def cursor_parse(raw: str) -> tuple[int, int]:
     if not raw:
         return 0, 0
     seq, _, step = raw.partition(".")
-    if not (seq.isdigit() and step.isdigit() and len(raw) <= 40):
+    # At most 18 digits a part: a larger number would overflow the database's 64-bit integers.
+    if not (seq.isdigit() and step.isdigit() and len(seq) <= 18 and len(step) <= 18):
         raise BadCursor(f"not a cursor from this feed: {raw[:40]!r}")
     return int(seq), int(step)
 

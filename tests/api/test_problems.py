@@ -48,12 +48,14 @@ def test_a_format_outside_the_allow_list_is_refused(permit_tablets):
         {"record_id": "P-1\x00"},
         {"slot": "s" * 65},
         {"captured_at": "not a time"},
+        {"captured_at": "0001-01-01T00:00:00+14:00"},
+        {"captured_at": "9999-12-31T23:59:59-12:00"},
         {"address": "a\x1b[31m"},
     ],
 )
 def test_malformed_fields_are_refused(permit_tablets, fields):
     body = assert_problem(permit_tablets.upload("building-permits", jpeg_bytes(photo(61)), **fields), 422)
-    assert body["errors"]
+    assert body["type"].endswith("/invalid-request")
     assert_nothing_stored()
 
 

@@ -1,5 +1,7 @@
 """A record's imagery status, and the feed of moves of a source's references."""
 
+import pytest
+
 from dedupe.models import Asset, Attachment
 from review.services.merges import unmerge
 from review.services.placeholders import attachment_restore
@@ -72,6 +74,7 @@ def test_the_feed_shows_only_the_sources_own_references(permit_tablets, housing_
     assert housing_system.get("/api/v1/sources/housing-cases/changes").json()["changes"] == []
 
 
-def test_a_cursor_not_from_the_feed_is_a_400_problem(permit_tablets):
-    response = permit_tablets.get("/api/v1/sources/building-permits/changes", {"after": "drop table"})
+@pytest.mark.parametrize("cursor", ["drop table", "1", "1.2.3", "99999999999999999999.1", "-1.0", "1.-0"])
+def test_a_cursor_not_from_the_feed_is_a_400_problem(permit_tablets, cursor):
+    response = permit_tablets.get("/api/v1/sources/building-permits/changes", {"after": cursor})
     assert response.status_code == 400 and response.json()["type"].endswith("/bad-cursor")
