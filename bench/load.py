@@ -119,10 +119,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def locust(env: dict, host: str, users: int, seconds: int, out: Path) -> dict[str, dict]:
-    """One headless locust run; per page: requests, failures, median and p95 in ms."""
+def locust(env: dict, host: str, users: int, seconds: int, out: Path, user: str = "Reviewer") -> dict[str, dict]:
+    """One headless locust run of `user`s; per page: requests, failures, median and p95 in ms."""
     subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), user, "--headless",
          "-u", str(users), "-r", str(max(1, users // 20)), "-t", f"{seconds}s", "--host", host,
          "--csv", str(out), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"],
         env=env, check=False, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -171,11 +171,14 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=int, default=60)
     parser.add_argument("--pairs", type=int, default=30000)
     parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--tablets", type=int, help="field tablets uploading through the gate instead of reviewers")
     args = parser.parse_args()
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
     if not os.environ["DATABASE_URL"].startswith("postgres"):
         sys.exit("bench/load.py measures the scale-out profile: DATABASE_URL must name a PostgreSQL database")
     create_database(os.environ["DATABASE_URL"])
+    if args.tablets:
+        sys.exit(tablets(args))
 
     with tempfile.TemporaryDirectory() as var_dir:
         setup_django(var_dir)
@@ -224,6 +227,62 @@ def main() -> None:
         print(f"{name}: {value}")
     bad = many["Aggregated"]["failures"] + sum(v for k, v in found.items() if "twice" in k or "failures" in k)
     sys.exit(1 if bad else 0)
+
+
+def serve(var_dir: str, workers: int, extra: dict[str, str]) -> tuple[subprocess.Popen, str, dict]:
+    """gunicorn on a free loopback port, as production runs the site."""
+    from django.conf import settings
+
+    port = free_port()
+    env = os.environ | extra | {
+        "ALLOWED_HOSTS": "127.0.0.1", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    time.sleep(3)
+    return server, f"http://127.0.0.1:{port}", env
+
+
+def tablets(args: argparse.Namespace) -> int:
+    """`--tablets` tablets uploading through the gate for `--seconds`, one in five uploads sent twice
+    with its key; then: 0 server errors, 0 ghost copies (stored images equal distinct uploads),
+    check_invariants and verify_audit clean. Returns the exit status."""
+    with tempfile.TemporaryDirectory() as var_dir:
+        setup_django(var_dir)
+        from dedupe.models import Asset, Source
+        from review.services.api_tokens import api_token_create
+
+        Source.objects.create(slug="field-tablets", name="Field tablets")
+        _, secret = api_token_create(
+            name="tablets", sources=["field-tablets"], actor_name="bench", requests_per_minute=100_000
+        )
+        log = Path(var_dir, "uploads.jsonl")
+        server, host, env = serve(var_dir, args.gunicorn_workers, {})
+        env |= {"DEDUPE_LOAD_TOKEN": secret, "DEDUPE_LOAD_UPLOADS": str(log)}
+        try:
+            stats = locust(env, host, args.tablets, args.seconds, Path(var_dir, "tablets"), user="Tablet")
+        finally:
+            server.terminate()
+            server.wait(30)
+        uploads = {json.loads(line)["key"] for line in log.read_text().splitlines()}
+        stored = Asset.objects.count()
+        found = checks()
+    print(
+        f"{args.tablets} tablets for {args.seconds} s through gunicorn ({args.gunicorn_workers} workers), PostgreSQL\n"
+    )
+    print(f"{'call':22} {'requests':>9} {'failures':>9} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7}")
+    for name, m in stats.items():
+        print(f"{name:22} {m['requests']:>9} {m['failures']:>9} {m['median']:>8.0f} {m['p95']:>8.0f} {m['rps']:>7.1f}")
+    ghosts = stored - len(uploads)
+    print(f"\ndistinct uploads answered: {len(uploads)}; images stored: {stored}; ghost copies: {ghosts}")
+    for name in ("check_invariants failures", "verify_audit failures"):
+        print(f"{name}: {found[name]}")
+    bad = stats["Aggregated"]["failures"] + abs(ghosts) + found["check_invariants failures"]
+    return 1 if bad + found["verify_audit failures"] else 0
 
 
 if __name__ == "__main__":

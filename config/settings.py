@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_prometheus",
+    "ninja",  # the API (review.api); listed so its docs page uses the bundled Swagger UI, not a CDN
     "dedupe",
     "review",
 ]
@@ -272,6 +273,8 @@ CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {"task": "dedupe.tasks.audit_checkpoint_task", "schedule": 24 * 3600.0},
     # Files kept in place, checked against what was imported (see dedupe.verify), a chunk a task.
     "verify-sources": {"task": "dedupe.tasks.verify_sources_task", "schedule": 24 * 3600.0},
+    # Push new pages of the changes feed to the source systems' webhooks (review.services.webhooks).
+    "webhooks-dispatch": {"task": "review.tasks.webhooks_dispatch_task", "schedule": 10.0},
 }
 
 # --- Dedupe Desk ----------------------------------------------------------------------------
@@ -320,6 +323,13 @@ if DEDUPE_AUDIT_CHECKPOINT_KEY is None and DEBUG:
     DEDUPE_AUDIT_CHECKPOINT_KEY = "insecure-checkpoint-key-only-used-with-debug"  # noqa: S105
 if DEDUPE_AUDIT_CHECKPOINT_KEY is not None and len(DEDUPE_AUDIT_CHECKPOINT_KEY) < 32:
     raise ImproperlyConfigured("DEDUPE_AUDIT_CHECKPOINT_KEY is too short: use at least 32 random characters.")
+
+# The API (review.api): a retried request's Idempotency-Key is remembered this long; a second
+# request with a key whose first is still running waits this long for its answer, then gets a
+# 409; a key whose first request never answered (its process died) is taken over after STALE.
+DEDUPE_API_IDEMPOTENCY_HOURS = env_int("DEDUPE_API_IDEMPOTENCY_HOURS", 48)
+DEDUPE_API_IDEMPOTENCY_WAIT_SECONDS = env_int("DEDUPE_API_IDEMPOTENCY_WAIT_SECONDS", 10)
+DEDUPE_API_IDEMPOTENCY_STALE_SECONDS = env_int("DEDUPE_API_IDEMPOTENCY_STALE_SECONDS", 300)
 
 # Addresses allowed to read /metrics (Prometheus); everyone else gets a 404.
 DEDUPE_METRICS_ALLOW = env_list("DEDUPE_METRICS_ALLOW", ["127.0.0.1", "::1"])

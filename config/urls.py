@@ -2,9 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from review import two_factor
+from review.api.site import api, api_not_found
 
 from . import health
 
@@ -16,5 +17,7 @@ urlpatterns = [
     path("health/", health.health, name="health"),  # no sign-in: for load balancers and monitors
     path("metrics", health.metrics, name="metrics"),  # Prometheus; DEDUPE_METRICS_ALLOW only
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),  # bearer tokens only: a session grants nothing here (review.api.auth)
+    re_path(r"^api/(?P<rest>.*)$", api_not_found),
     path("", include("review.urls")),
 ]

@@ -87,6 +87,14 @@ class Action(StrEnum):
     GROUP_RENAME = "group.rename"
     GROUP_DELETE = "group.delete"
     GROUP_PERMISSIONS = "group.permissions"
+    # review.services.api_tokens, review.services.gate (the API, issue 14)
+    API_TOKEN_CREATE = "token.create"  # noqa: S105 - an action name, no secret
+    API_TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action name, no secret
+    GATE_POLICY = "source.gate_policy"
+    GATE_STORE = "gate.store"  # an upload stored as a new image
+    GATE_ATTACH = "gate.attach"  # an upload that was a copy: its slot attached to the existing image
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_REPLAY = "webhook.replay"
 
     @classmethod
     def family(cls, subject: str) -> tuple["Action", ...]:
@@ -116,3 +124,5 @@ class Subject(StrEnum):
     USER = "user"
     ROLE = "role"  # a Django group: a group's name is the role it grants
     LOGIN = "login"  # the user name typed at a locked-out sign-in
+    WEBHOOK = "webhook"  # a webhook endpoint (review.models.WebhookEndpoint)
+    API_TOKEN = "token"  # noqa: S105 - an API token (review.models.ApiToken)

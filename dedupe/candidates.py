@@ -18,7 +18,7 @@ from .addresses import address_conflict
 from .audit import audit_record
 from .inspection import decoder, header_limits, stored_bytes
 from .models import Asset, Attachment, Candidate, CandidateGroup, Fingerprint, ScanRun, Source
-from .scoring import KIND_ORDER, components, weigh
+from .scoring import KIND_ORDER, Evidence, components, weigh
 from .search import pairs_within, to_uint64
 
 DEFAULT_NEAR_RADIUS = 6
@@ -79,8 +79,13 @@ def _ordered(a: np.ndarray, b: np.ndarray) -> set[Pair]:
     return {(int(x), int(y)) if x < y else (int(y), int(x)) for x, y in zip(a, b, strict=True)}
 
 
-def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
-    """Verify `pairs` and upsert the survivors; decided pairs are never reopened. Returns rows added."""
+def candidates_record(
+    scan: ScanRun | None, pairs: Iterable[tuple[int, int]], *, actor_name: str = "system:scan"
+) -> int:
+    """Verify `pairs` and upsert the survivors; decided pairs are never reopened. Returns rows added.
+
+    `scan` is None for pairs the gate opens for an upload (`actor_name` then names the token).
+    """
     pairs = sorted(pairs)
     if not pairs:
         return 0
@@ -91,10 +96,8 @@ def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
     rows = []
     for a_id, b_id in pairs:
         a, b = assets[a_id], assets[b_id]
-        evidence = weigh(prints[a_id], prints[b_id], a, b)
-        if evidence.kind == Candidate.Kind.NEAR and not _within_radii(evidence.facts, a.source, b.source):
-            continue
-        if evidence.kind == Candidate.Kind.NEAR and _pixels_disagree(evidence.facts, prints[a_id], prints[b_id]):
+        evidence = pair_evidence(prints[a_id], prints[b_id], a, b)
+        if evidence is None:
             continue
         rows.append(
             Candidate(
@@ -112,11 +115,24 @@ def candidates_record(scan: ScanRun, pairs: Iterable[tuple[int, int]]) -> int:
         if rows:
             audit_record(
                 action=Action.CANDIDATES_FOUND,
-                actor_name="system:scan",
-                subjects=[(Subject.SCAN, scan.pk), *((Subject.ASSET, x) for x in sorted(ids))],
+                actor_name=actor_name,
+                subjects=[*([(Subject.SCAN, scan.pk)] if scan else []), *((Subject.ASSET, x) for x in sorted(ids))],
                 after={"pairs_checked": len(pairs), "added": len(rows)},
             )
     return len(rows)
+
+
+def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset) -> Evidence | None:
+    """The pair's evidence, or None when a near pair fails its sources' radii or its pixels disagree.
+
+    `a` and `b` need their `source`; they may be unsaved (the gate weighs an upload before storing it).
+    """
+    evidence = weigh(fa, fb, a, b)
+    if evidence.kind == Candidate.Kind.NEAR and not _within_radii(evidence.facts, a.source, b.source):
+        return None
+    if evidence.kind == Candidate.Kind.NEAR and _pixels_disagree(evidence.facts, fa, fb):
+        return None
+    return evidence
 
 
 def _within_radii(facts: dict, a: Source, b: Source) -> bool:

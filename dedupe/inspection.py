@@ -103,6 +103,18 @@ def assets_inspect(asset_ids: Sequence[int]) -> int:
     return len(still_pending)
 
 
+def asset_inspected_write(asset: Asset, result: sandbox.Inspection) -> str:
+    """Store what the sandbox read of a pending `asset` (thumbnail, facts, fingerprint) in the caller's
+    transaction; the thumbnail's storage name is returned, for the caller to delete if it rolls back.
+
+    The gate (review.services.gate) decodes an upload before it is stored, to answer at once, and
+    keeps that result through here rather than decoding it a second time.
+    """
+    thumbnail = _save_thumbnail(asset.pk, result)
+    _write_readable({asset.pk: result}, {asset.pk: asset}, {asset.pk: thumbnail})
+    return thumbnail
+
+
 def _save_thumbnail(asset_id: int, result: sandbox.Inspection) -> str:
     name = f"thumbnails/{asset_id % 1000:03d}/{asset_id}.webp"
     if default_storage.exists(name):  # a retried chunk: same asset, same thumbnail

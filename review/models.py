@@ -236,3 +236,151 @@ class Purge(models.Model):
 
     def __str__(self) -> str:
         return f"purged asset {self.asset_id} ({self.byte_size} bytes)"
+
+
+class ApiToken(models.Model):
+    """A source system's key to the API: only its digest is kept, the token is shown once.
+
+    A token is not a person: it never opens a site page, and its changes are recorded as
+    `api:NAME`. Limits are per token so one tablet fleet cannot starve another.
+    """
+
+    name = models.CharField(max_length=100, unique=True, help_text="The source system, e.g. permit-tablets.")
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token; the token is not kept.")
+    requests_per_minute = models.PositiveIntegerField(default=120)
+    max_upload_bytes = models.PositiveBigIntegerField(default=50 * 1024 * 1024)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"API token {self.name} ({self.prefix}…)"
+
+    @property
+    def actor_name(self) -> str:
+        """How the token's changes are signed in the audit log."""
+        return f"api:{self.name}"
+
+
+class ApiTokenSource(models.Model):
+    """A source a token may read, and write when `write` is set: nothing outside these."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="scopes")
+    source = models.ForeignKey("dedupe.Source", on_delete=models.CASCADE, related_name="+")
+    write = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "source"], name="api_token_source_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.token.name} {'reads and writes' if self.write else 'reads'} {self.source.slug}"
+
+
+class ApiRateWindow(models.Model):
+    """Requests a token made in one minute; shared by every web process (the database counts)."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    minute = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "minute"], name="api_rate_window_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.count} requests at {self.minute:%H:%M}"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to an `Idempotency-Key`: a retried upload gets it again, never a second asset."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        DONE = "done", "Answered"
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_digest = models.CharField(max_length=64, help_text="SHA-256 of method, path, fields and file.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_unique")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_age")]
+
+    def __str__(self) -> str:
+        return f"{self.token.name} key {self.key} ({self.state})"
+
+
+class GatePolicy(models.Model):
+    """What the gate does with each kind of match for uploads into one source; set by administrators."""
+
+    class Action(models.TextChoices):
+        ATTACH = "attach", "Attach the slot to the existing image, store nothing"
+        REVIEW = "review", "Store, and open a pair for the desk"
+        REFUSE = "refuse", "Refuse the upload"
+
+    source = models.OneToOneField("dedupe.Source", on_delete=models.CASCADE, related_name="gate_policy")
+    exact = models.CharField(max_length=8, choices=Action.choices, default=Action.ATTACH)
+    pixel = models.CharField(max_length=8, choices=Action.choices, default=Action.ATTACH)
+    near = models.CharField(max_length=8, choices=Action.choices, default=Action.REVIEW)
+
+    class Meta:
+        verbose_name_plural = "gate policies"
+
+    def __str__(self) -> str:
+        return f"gate policy of {self.source}"
+
+    def action_for(self, kind: str) -> str:
+        return str(getattr(self, kind, self.Action.REVIEW))
+
+
+class WebhookEndpoint(models.Model):
+    """Where a source system wants to be told of moves of one source's references, signed with `secret`.
+
+    The secret is kept (a signature needs it) and shown to the administrator once, at creation.
+    `cursor` is how far into the changes feed deliveries have been made.
+    """
+
+    token = models.ForeignKey(ApiToken, on_delete=models.PROTECT, related_name="webhooks")
+    source = models.ForeignKey("dedupe.Source", on_delete=models.PROTECT, related_name="+")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=64, editable=False)
+    cursor = models.CharField(max_length=40, blank=True, default="")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"webhook of {self.token.name} for {self.source.slug} to {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One page of the changes feed sent (or to send) to an endpoint: the delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Given up after retries"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    body = models.TextField(help_text="Exactly the bytes sent and signed.")
+    last_cursor = models.CharField(max_length=40)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} to {self.endpoint.url} ({self.status})"
