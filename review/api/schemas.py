@@ -72,6 +72,10 @@ class ChangeOut(Schema):
     from_state: str
     to_state: str
     reason: str
+    # A "may_delete" entry (a file kept in place whose purge is recorded): the source's file to delete.
+    path: str = ""
+    sha256: str = ""
+    byte_size: int | None = None
 
 
 class ChangesOut(Schema):

@@ -3,7 +3,10 @@
 Source systems keep their own references (a permit's slot names a file path). After merges they
 must update them, and after an unmerge, undo that; so the map lists one row per moved
 placeholder per merge, and an unmerge again as a later "unmerge" row (a reversal), never by
-rewriting the earlier row. Rows stream from the database in chunks: a city's archive has millions.
+rewriting the earlier row. A duplicate kept in place at its source (issue 16) is not ours to
+delete: its merge row says from when the source may delete the file (`duplicate_may_delete_after`,
+the end of retention; the changes feed then says "now" when the purge is recorded). Rows stream
+from the database in chunks: a city's archive has millions.
 """
 
 import heapq
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -30,6 +34,7 @@ COLUMNS = (
     "duplicate_asset",
     "duplicate_path",
     "duplicate_source",
+    "duplicate_may_delete_after",
     "canonical_asset",
     "canonical_path",
     "canonical_source",
@@ -48,6 +53,7 @@ _FIELDS = {
     "duplicate_asset": "from_asset_id",
     "duplicate_path": "from_asset__origin_path",
     "duplicate_source": "from_asset__source__slug",
+    "duplicate_stored": "from_asset__storage_name",
     "canonical_asset": "merge__canonical_id",
     "canonical_path": "merge__canonical__origin_path",
     "canonical_source": "merge__canonical__source__slug",
@@ -101,7 +107,13 @@ def _row(values: dict[str, Any], action: str) -> tuple[tuple, dict[str, Any]]:
     moment = named["merged_at"] if action == "merge" else named["undone_at"]
     row = {column: named.get(column) for column in COLUMNS}
     row.update(action=action, time=moment.astimezone(UTC).isoformat())
+    if action == "merge" and not named["duplicate_stored"]:  # kept in place: the source's to delete
+        row["duplicate_may_delete_after"] = (moment + _retention()).astimezone(UTC).isoformat()
     return (moment, named["merge"], action == "unmerge", named["move"]), row
+
+
+def _retention() -> timedelta:
+    return timedelta(days=settings.DEDUPE_RETENTION_DAYS)
 
 
 def merge_map_csv_lines(*, source: str | None = None, since: Moment = None, until: Moment = None) -> Iterator[str]:

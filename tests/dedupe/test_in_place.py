@@ -4,7 +4,7 @@ found and shown as missing imagery, and a purge leaves the source's file to the 
 
 import io
 import os
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,10 +12,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from dedupe.models import Asset, Attachment, AuditEvent, Blob
+from dedupe.models import Asset, Attachment, AuditEvent, Blob, Source
 from dedupe.verify import sources_verify
+from review.selectors.changes import changes_head
+from review.services.api_tokens import api_token_create
+from review.services.mergemap import merge_map_rows
 from review.services.placeholders import RestoreRefused, attachment_restore
 from review.services.storage import purge_quarantined
+from tests.api.conftest import ApiClient
 from tests.factories import jpeg_bytes, merged, photo, user_with_role, write_manifest
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +114,34 @@ def test_a_purge_leaves_the_file_to_its_source_and_says_so(in_place):
     assert (in_place / "images/b.jpg").exists()  # not ours to delete
     event = AuditEvent.objects.get(action="asset.purge")
     assert event.after["source_may_delete"] == "images/b.jpg" and event.after["sha256"] == duplicate.sha256
+
+
+def test_the_merge_map_says_when_and_the_changes_feed_says_now(in_place):
+    """The source system learns from its own channels which of its files it may delete, and when."""
+    keep, duplicate = Asset.objects.filter(origin_path__in=["images/a.jpg", "images/b.jpg"]).order_by("origin_path")
+    merge = merged(keep, duplicate, user_with_role("ana", "archivist"))
+    _, secret = api_token_create(name="parcel-system", sources=["parcels"], actor_name="test")
+    parcels = ApiClient(secret)
+    before = parcels.get("/api/v1/sources/parcels/changes").json()
+
+    [row] = merge_map_rows(source="parcels")
+    retention_ends = merge.at + timedelta(days=settings.DEDUPE_RETENTION_DAYS)
+    assert row["duplicate_path"] == "images/b.jpg"
+    assert row["duplicate_may_delete_after"] == retention_ends.astimezone(UTC).isoformat()
+    assert "may_delete" not in [c["kind"] for c in before["changes"]]  # quarantined: not yet
+
+    purge_quarantined(dry_run=False, now=retention_ends + timedelta(hours=1))
+    after = parcels.get("/api/v1/sources/parcels/changes", {"after": before["next"]}).json()
+
+    [entry] = after["changes"]
+    assert entry["kind"] == "may_delete" and entry["path"] == "images/b.jpg"
+    assert (entry["sha256"], entry["byte_size"]) == (duplicate.sha256, duplicate.byte_size)
+    assert parcels.get("/api/v1/sources/parcels/changes", {"after": after["next"]}).json()["changes"] == []
+    assert changes_head(duplicate.source_id) == entry["cursor"]  # a new webhook starts after it
+    Source.objects.create(slug="others", name="Others")
+    _, other = api_token_create(name="other", sources=["others"], actor_name="test")
+    others = ApiClient(other).get("/api/v1/sources/others/changes").json()
+    assert others["changes"] == []  # another source's file is not theirs to delete
 
 
 def test_the_storage_page_tells_apart_the_archive_our_bytes_and_what_the_sources_may_delete(in_place, settings):

@@ -45,6 +45,7 @@ def test_a_merge_then_unmerge_is_a_row_and_its_reversal(merge_then_unmerge):
         "duplicate_asset": str(merge.duplicate_id),
         "duplicate_path": "permits/1.jpg",
         "duplicate_source": "permits",
+        "duplicate_may_delete_after": "",  # a stored copy: ours to purge, not the source's to delete
         "canonical_asset": str(merge.canonical_id),
         "canonical_path": "permits/0.jpg",
         "canonical_source": "permits",
