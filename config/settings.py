@@ -206,7 +206,7 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # on in production, off under DEBUG unless asked for (review.two_factor).
 # What the import keeps of a new source's files (issue 16): "copy" (bytes stored once per content)
 # or "in_place" (only thumbnails and fingerprints; originals read from where the import found them).
-DEDUPE_NEW_SOURCES_KEEP = env_str("DEDUPE_NEW_SOURCES_KEEP", "copy")
+DEDUPE_NEW_SOURCES_KEEP = env_str("DEDUPE_NEW_SOURCES_KEEP", "in_place")
 if DEDUPE_NEW_SOURCES_KEEP not in ("copy", "in_place"):
     raise ImproperlyConfigured("DEDUPE_NEW_SOURCES_KEEP must be copy or in_place")
 DEDUPE_REQUIRE_2FA = env_bool("DEDUPE_REQUIRE_2FA", not DEBUG)

@@ -203,9 +203,7 @@ class Importer:
     def _record(self, row: Row, *, source_name: str) -> Record:
         source = self.sources.get(row.source)
         if source is None:
-            source, _ = Source.objects.get_or_create(
-                slug=row.source, defaults={"name": source_name, "keeps": settings.DEDUPE_NEW_SOURCES_KEEP}
-            )
+            source, _ = Source.objects.get_or_create(slug=row.source, defaults={"name": source_name})
             self.sources[row.source] = source
         record, _ = Record.objects.get_or_create(
             source=source, external_id=row.record_id, defaults={"address": row.address}

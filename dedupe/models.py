@@ -2,11 +2,17 @@
 
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.db import models
 
 from . import scoring
 from .addresses import address_key
 from .leases import LeasedChunk
+
+
+def new_sources_keep() -> str:
+    """What a new source keeps (issue 16): the site's setting, in place unless it says copy."""
+    return settings.DEDUPE_NEW_SOURCES_KEEP
 
 
 class Source(models.Model):
@@ -29,7 +35,7 @@ class Source(models.Model):
         IN_PLACE = "in_place", "Nothing but thumbnails and fingerprints: the files stay at the source"
 
     # What the import keeps of this source's files (issue 16); new sources: DEDUPE_NEW_SOURCES_KEEP.
-    keeps = models.CharField(max_length=16, choices=Keeps.choices, default=Keeps.COPY)
+    keeps = models.CharField(max_length=16, choices=Keeps.choices, default=new_sources_keep)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

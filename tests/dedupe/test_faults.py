@@ -37,6 +37,7 @@ class FullDisk(FileSystemStorage):
 
 @pytest.fixture
 def full_disk(settings):
+    settings.DEDUPE_NEW_SOURCES_KEEP = "copy"  # a full disk while storing copies: in place stores none
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "tests.dedupe.test_faults.FullDisk"}}
     settings.DEDUPE_COMMAND_PATIENCE_SECONDS = 20
     yield FullDisk

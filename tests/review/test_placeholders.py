@@ -300,7 +300,9 @@ def test_restoring_from_the_list_comes_back_to_the_list(client, caseworker, case
     assert "No record is missing imagery." in client.get("/missing/").content.decode()
 
 
-def test_a_slot_stripped_by_a_broken_re_upload_is_offered_the_good_image_it_showed_before(tmp_path):
+def test_a_slot_stripped_by_a_broken_re_upload_is_offered_the_good_image_it_showed_before(tmp_path, settings):
+    # Copied: in place the re-upload overwrites the good file at its source, so none is offered.
+    settings.DEDUPE_NEW_SOURCES_KEEP = "copy"
     from tests.factories import jpeg_bytes, photo, write_manifest
 
     (tmp_path / "images").mkdir()
