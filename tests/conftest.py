@@ -194,19 +194,32 @@ def reaches_database(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """CI's second pass (DEDUPE_TESTS_BACKENDS_ONLY=1, PostgreSQL and Redis) runs only what another
     database or broker can change: tests that reach the database or start a worker, over Redis.
-    Tests of pure computation (decoding, hashing, escaping), the browser tests (pages and scripts;
-    the queries behind them run in this pass's view tests) and the filesystem broker (the embedded
-    default, with SQLite) ran in the first pass and would only repeat it."""
-    if os.environ.get("DEDUPE_TESTS_BACKENDS_ONLY") != "1":
+    Tests of pure computation (decoding, hashing, escaping, or marked `backend_blind`), the browser
+    tests (pages and scripts; the queries behind them run in this pass's view tests) and the
+    filesystem broker (the embedded default, with SQLite) ran in the first pass and would only
+    repeat it. CI's first pass (DEDUPE_TESTS_EMBEDDED_ONLY=1) leaves Redis to the second: the worker
+    tests run there over Redis and PostgreSQL, the scale-out pairing, instead of twice."""
+    if os.environ.get("DEDUPE_TESTS_BACKENDS_ONLY") == "1":
+        wanted = second_pass
+    elif os.environ.get("DEDUPE_TESTS_EMBEDDED_ONLY") == "1":
+        wanted = first_pass
+    else:
         return
-    keep = [i for i in items if second_pass(i)]
+    keep = [i for i in items if wanted(i)]
     if dropped := [i for i in items if i not in keep]:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
 
 
+def first_pass(item: pytest.Item) -> bool:
+    params = getattr(item, "callspec", None)
+    return not (params and params.params.get("broker_env") == "redis") and "own_redis" not in item.fixturenames
+
+
 def second_pass(item: pytest.Item) -> bool:
     params = getattr(item, "callspec", None)
     if item.get_closest_marker("browser") or (params and params.params.get("broker_env") == "embedded"):
+        return False
+    if item.get_closest_marker("backend_blind"):
         return False
     return reaches_database(item) or item.get_closest_marker("worker") is not None

@@ -141,6 +141,7 @@ def test_the_decoding_child_is_stopped_after_its_cpu_time():
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.backend_blind  # the sandbox alone decides
 def test_the_decoder_runs_without_the_workers_environment(monkeypatch):
     """No secret key or database address in the child's environment, nor the worker's folder."""
     monkeypatch.setenv("DJANGO_SECRET_KEY", "s3cret-from-the-environment")
@@ -153,6 +154,7 @@ def test_the_decoder_runs_without_the_workers_environment(monkeypatch):
     box.close()
 
 
+@pytest.mark.backend_blind  # the sandbox alone decides
 def test_a_file_needing_more_memory_than_allowed_is_unreadable_and_the_rest_go_on():
     big = encoded(Image.new("RGBA", (6000, 6000), (10, 20, 30, 40)), "PNG")  # 137 MiB decoded
     box = decoder(memory_bytes=96 * 2**20)
@@ -167,6 +169,7 @@ def test_a_file_needing_more_memory_than_allowed_is_unreadable_and_the_rest_go_o
     box.close()
 
 
+@pytest.mark.backend_blind  # the sandbox alone decides
 @pytest.mark.parametrize(("sent", "reason"), [(signal.SIGKILL, "crashed"), (signal.SIGXCPU, "took more than 20 s")])
 def test_a_decoder_that_dies_costs_only_the_file_it_was_reading(sent, reason):
     """Kill the grandchild mid-request: one file is reported, the others are decoded again."""
@@ -208,6 +211,7 @@ def test_an_answer_out_of_turn_is_not_believed():
 WORST_MODE = {"JPEG": "RGB", "PNG": "RGBA", "WEBP": "RGBA", "TIFF": "RGBA", "GIF": "P", "BMP": "RGB", "HEIF": "RGBA"}
 
 
+@pytest.mark.backend_blind  # the sandbox alone decides
 @pytest.mark.parametrize("fmt", imaging.ALLOWED_FORMATS)
 def test_decode_memory_is_bounded_by_decoded_bytes_in_every_format(fmt):
     """The largest picture each format may claim under the limit decodes within twice the limit;
