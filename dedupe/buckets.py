@@ -55,6 +55,7 @@ class ObjectUnavailable(OSError):
 
 
 def is_bucket_url(raw: str) -> bool:
+    """Whether an import root (or an asset's origin_root) names a bucket rather than a folder."""
     return raw.startswith(SCHEME)
 
 
@@ -134,6 +135,7 @@ def object_facts(place: BucketPlace, key: str) -> ObjectFacts | None:
 
 
 def facts_of(head: dict) -> ObjectFacts:
+    """HEAD's answer as facts; LastModified in nanoseconds, as a file's mtime is kept."""
     modified = head["LastModified"]
     return ObjectFacts(
         size=int(head["ContentLength"]),
@@ -194,6 +196,7 @@ def object_move(place: BucketPlace, key: str, to_key: str) -> ObjectFacts:
 
 
 def object_delete(place: BucketPlace, key: str) -> None:
+    """Delete the object at `key` (a purge where the source grants write access)."""
     try:
         _client(place).delete_object(Bucket=place.bucket, Key=key)
     except (ClientError, BotoCoreError) as exc:

@@ -26,10 +26,12 @@ def source_writable(asset: Asset) -> bool:
 
 
 def source_quarantine_after_commit(asset_id: int) -> None:
+    """Called by a merge inside its transaction: the object moves only if the merge commits."""
     transaction.on_commit(lambda: source_quarantine(asset_id))
 
 
 def source_return_after_commit(asset_id: int) -> None:
+    """Called by an unmerge inside its transaction: the object moves back only if it commits."""
     transaction.on_commit(lambda: source_return(asset_id))
 
 

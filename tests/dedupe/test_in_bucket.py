@@ -233,3 +233,22 @@ def test_copy_mode_from_a_bucket_reads_each_object_once_and_stores_each_content_
     assert Blob.objects.count() == 2  # a.jpg and b.jpg are one content
     assert all(a.storage_name and a.origin_root == "" for a in Asset.objects.all())
     assert Asset.objects.filter(inspection="readable").count() == 3
+
+
+def test_an_object_over_the_size_limit_is_refused_from_its_head_never_read(
+    settings, tmp_path, s3_bucket, archive, caplog
+):
+    settings.DEDUPE_NEW_SOURCES_KEEP = "in_place"
+    settings.DEDUPE_MAX_FILE_BYTES = len(archive["images/c.jpg"]) - 1
+    caplog.set_level("INFO", logger="werkzeug")  # the S3 server's log of each request it answers
+
+    call_command(
+        "import_archive", str(write_manifest(tmp_path, [["images/c.jpg", "parcels", "P-c", 1, "", ""]])),
+        "--root", f"s3://{s3_bucket}/{PREFIX}", stdout=io.StringIO(), stderr=io.StringIO(),
+    )  # fmt: skip
+
+    problem = ImportProblem.objects.get()
+    assert (problem.path, problem.reason) == ("images/c.jpg", f"file too large: {len(archive['images/c.jpg']):,} bytes")
+    assert f"HEAD /{s3_bucket}/{PREFIX}/images/c.jpg" in caplog.text
+    assert f"GET /{s3_bucket}/{PREFIX}/images/c.jpg" not in caplog.text
+    assert Attachment.objects.get().state == "stripped" and not Asset.objects.exists()
