@@ -53,7 +53,10 @@ def original_drift(asset: Asset) -> str:
     and time (an object's: size, ETag and time); `verify_sources` also compares SHA-256 where
     those differ."""
     if in_bucket(asset):
-        return _object_drift(asset)
+        try:
+            return object_drift(asset)
+        except OSError as exc:  # not readable now: not served, nor counted as there
+            return str(exc)
     try:
         stat = original_path(asset).stat()
     except FileNotFoundError:
@@ -110,10 +113,13 @@ def object_key(asset: Asset) -> str:
         raise OriginalUnavailable(f"image {asset.pk} at its source: {exc}") from exc
 
 
-def _object_drift(asset: Asset) -> str:
+def object_drift(asset: Asset) -> str:
+    """As `original_drift` for an object in a bucket, but a store that does not answer raises
+    ObjectUnavailable: an outage is not drift, and `verify_sources` must not strip placeholders
+    for it."""
     try:
         facts = object_facts(asset_place(asset), object_key(asset))
-    except OSError as exc:
+    except OriginalUnavailable as exc:  # a key or root that is no longer acceptable: drift
         return str(exc)
     if facts is None:
         return f"the object is gone from its source ({asset.origin_path})"

@@ -19,9 +19,9 @@ from django.db import transaction
 from .actions import Action, Subject
 from .attachments import attachment_repoint
 from .audit import audit_record
-from .buckets import object_chunks, object_facts
+from .buckets import ObjectUnavailable, object_chunks, object_facts
 from .models import Asset, Attachment, Source
-from .originals import asset_place, in_bucket, object_key, original_drift, original_path
+from .originals import asset_place, in_bucket, object_drift, object_key, original_drift, original_path
 
 CHUNK = 500
 
@@ -31,6 +31,7 @@ class VerifyReport:
     checked: int = 0
     touched: int = 0  # time changed, bytes the same: not drift
     drifted: list[tuple[int, str]] = field(default_factory=list)  # (image, why)
+    unreachable: list[tuple[int, str]] = field(default_factory=list)  # (image, why): a store that did not answer
 
 
 def sources_verify(*, source: str | None = None, actor_name: str = "system:verify_sources") -> VerifyReport:
@@ -60,7 +61,11 @@ def verify_chunk(ids: list[int], *, report: VerifyReport | None = None, actor_na
     with transaction.atomic():
         for asset in Asset.objects.select_for_update().filter(pk__in=ids, source_drift="").order_by("pk"):
             report.checked += 1
-            why = original_drift(asset)
+            try:
+                why = object_drift(asset) if in_bucket(asset) else original_drift(asset)
+            except ObjectUnavailable as exc:  # the store did not answer: checked again next time
+                report.unreachable.append((asset.pk, str(exc)))
+                continue
             if not why:
                 continue
             if in_bucket(asset):

@@ -6,6 +6,7 @@ grants write access, and otherwise says the source may."""
 
 import hashlib
 import io
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -252,3 +253,19 @@ def test_an_object_over_the_size_limit_is_refused_from_its_head_never_read(
     assert f"HEAD /{s3_bucket}/{PREFIX}/images/c.jpg" in caplog.text
     assert f"GET /{s3_bucket}/{PREFIX}/images/c.jpg" not in caplog.text
     assert Attachment.objects.get().state == "stripped" and not Asset.objects.exists()
+
+
+def test_a_store_that_does_not_answer_is_not_drift(in_bucket, settings):
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings.DEDUPE_S3 = {**settings.DEDUPE_S3, "endpoint_url": f"http://127.0.0.1:{closed}"}
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(SystemExit):
+        call_command("verify_sources", stdout=out, stderr=err)
+
+    assert "0 drifted, 3 not checked (their store did not answer)" in out.getvalue()
+    assert "not checked: " in err.getvalue()
+    assert not Asset.objects.exclude(source_drift="").exists()
+    assert not Attachment.objects.exclude(state="attached").exists()  # no placeholder stripped for an outage
