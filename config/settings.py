@@ -202,13 +202,28 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = False  # True would let a guesser clear its address by signing in to its own account
 AXES_DISABLE_ACCESS_LOG = True  # sign-ins and sign-outs are in the audit log already
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# A second factor (TOTP, with one-use recovery codes) for administrators, staff and archivists:
-# on in production, off under DEBUG unless asked for (review.two_factor).
+# Sources kept in an S3-compatible bucket (issue 16, `--root s3://bucket/prefix`): read through
+# django-storages' S3Storage with these; unset values fall back to boto3's own chain (AWS_* env
+# vars, ~/.aws, an instance role). Path addressing suits MinIO, Ceph and other on-premises stores.
+DEDUPE_S3 = {
+    "endpoint_url": env_str("DEDUPE_S3_ENDPOINT_URL", "") or None,
+    "access_key": env_str("DEDUPE_S3_ACCESS_KEY_ID", "") or None,
+    "secret_key": env_str("DEDUPE_S3_SECRET_ACCESS_KEY", "") or None,
+    "region_name": env_str("DEDUPE_S3_REGION", "") or None,
+    "addressing_style": env_str("DEDUPE_S3_ADDRESSING_STYLE", "path"),
+}
+if DEDUPE_S3["addressing_style"] not in ("path", "virtual", "auto"):
+    raise ImproperlyConfigured("DEDUPE_S3_ADDRESSING_STYLE must be path, virtual or auto")
+# Where a bucket source that grants write access (Source.write_access) has its quarantined
+# duplicates moved: beside the source's prefix, never under it, so a re-import does not meet them.
+DEDUPE_S3_QUARANTINE_PREFIX = env_str("DEDUPE_S3_QUARANTINE_PREFIX", "dedupe-quarantine").strip("/")
 # What the import keeps of a new source's files (issue 16): "copy" (bytes stored once per content)
 # or "in_place" (only thumbnails and fingerprints; originals read from where the import found them).
 DEDUPE_NEW_SOURCES_KEEP = env_str("DEDUPE_NEW_SOURCES_KEEP", "in_place")
 if DEDUPE_NEW_SOURCES_KEEP not in ("copy", "in_place"):
     raise ImproperlyConfigured("DEDUPE_NEW_SOURCES_KEEP must be copy or in_place")
+# A second factor (TOTP, with one-use recovery codes) for administrators, staff and archivists:
+# on in production, off under DEBUG unless asked for (review.two_factor).
 DEDUPE_REQUIRE_2FA = env_bool("DEDUPE_REQUIRE_2FA", not DEBUG)
 OTP_TOTP_ISSUER = "Dedupe Desk"
 AUTH_PASSWORD_VALIDATORS = [

@@ -34,6 +34,9 @@ class Action(StrEnum):
     IMPORT_STORAGE_FULL = "import.storage_full"
     STORAGE_ORPHANS_RECLAIM = "storage.orphans_reclaim"
     SOURCES_DRIFT = "sources.drift"  # dedupe.verify: a file kept in place changed or went at its source
+    # dedupe.source_writes: a bucket source that grants write access has its duplicates moved aside
+    SOURCES_QUARANTINE = "sources.quarantine"
+    SOURCES_RETURN = "sources.return"
     AUDIT_RESTORE = "audit.restore"
 
     # review.services.decisions, review.services.groups

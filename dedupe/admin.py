@@ -9,7 +9,7 @@ from .models import AttachmentChange, AuditEvent, ImportProblem, Source
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "sensitivity", "keeps", "near_radius", "verify_radius")
+    list_display = ("slug", "name", "sensitivity", "keeps", "write_access", "near_radius", "verify_radius")
     readonly_fields = ("slug",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Source | None = None) -> tuple[str, ...]:

@@ -9,13 +9,14 @@ imported, unchanged or failed; failures are stored as ImportProblem rows.
 import csv
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -27,6 +28,7 @@ from .actions import Action, Subject
 from .attachments import AttachmentStep
 from .audit import audit_record
 from .blobs import blob_keep, blob_orphaned
+from .buckets import SPOOL_BYTES, BucketPlace, ObjectFacts, ObjectUnavailable, object_chunks, object_facts
 from .inspection import aware
 from .manifest import Row, RowRefused, printable, validated
 from .models import Asset, Attachment, ImportProblem, ImportRun, Record, Source
@@ -103,7 +105,7 @@ class Importer:
         self,
         *,
         run: ImportRun,
-        root: Path,
+        root: Path | BucketPlace,
         actor: Any = None,
         on_batch: Callable[[ImportRun, list[int]], object] | None = None,
         retry: Callable[[Callable[[], None]], None] = lambda step: step(),
@@ -191,6 +193,8 @@ class Importer:
         if not row.source or not row.record_id:
             return RowOutcome("failed", "row has no source or no record_id")
         record = self._record(row, source_name=raw.source)
+        if isinstance(self.root, BucketPlace):
+            return self._import_object_row(record, row, self.root)
         try:
             path = resolve_inside(self.root, row.path)
         except ValueError as exc:
@@ -247,6 +251,7 @@ class Importer:
         later, which records what they are (`Asset.format`)."""
         name, root = "", ""
         if source.keeps == Source.Keeps.IN_PLACE:  # the file stays where it is: its place is recorded
+            assert isinstance(self.root, Path)  # objects in a bucket take _import_object_row
             root = str(self.root.resolve())
         else:
             name, written = blob_keep(sha256, stat.st_size, lambda: open(path, "rb"))  # noqa: SIM115 - blob_keep closes it
@@ -265,6 +270,49 @@ class Importer:
             import_run=self.run,
             import_row=row.number,
         )
+
+    def _import_object_row(self, record: Record, row: Row, place: BucketPlace) -> RowOutcome:
+        """As a file's row, for an object in a bucket: its key checked like a path, HEAD first."""
+        try:
+            key = place.key(row.path)
+        except ValueError as exc:
+            return self._placeholder(record, row, f"path refused: {exc}")
+        try:
+            facts = object_facts(place, key)
+        except ObjectUnavailable as exc:
+            return self._placeholder(record, row, f"object unreadable: {exc}")
+        if facts is None:
+            return self._placeholder(record, row, f"file missing: {row.path}")
+        existing = (
+            Asset.objects.filter(source=record.source, origin_path=row.path).order_by("-imported_at", "-pk").first()
+        )
+        if existing and (existing.origin_etag, existing.byte_size) == (facts.etag, facts.size):
+            return self._known(existing, row)
+        if facts.size > settings.DEDUPE_MAX_FILE_BYTES:  # before a byte is read
+            return self._placeholder(record, row, f"file too large: {facts.size:,} bytes")
+        keep = record.source.keeps == Source.Keeps.COPY
+        try:
+            sha256, spool = _object_sha256(place, key, facts, keep=keep)
+        except ObjectUnavailable as exc:
+            return self._placeholder(record, row, f"object unreadable: {exc}")
+        if existing and existing.sha256 == sha256:
+            Asset.objects.filter(pk=existing.pk).update(origin_etag=facts.etag, origin_mtime_ns=facts.modified_ns)
+            return self._known(existing, row)
+        name = ""
+        if spool is not None:  # copy mode: the bytes read once, stored once per content
+            with spool:
+                name, written = blob_keep(sha256, facts.size, lambda: spool)
+            if written:
+                self._stored.append(name)
+        asset = Asset.objects.create(
+            source=record.source, origin_path=row.path, origin_mtime_ns=facts.modified_ns, origin_etag=facts.etag,
+            sha256=sha256, byte_size=facts.size, storage_name=name, origin_root="" if name else str(place),
+            captured_at=_parse_time(row.captured_at), inspection=Asset.Inspection.PENDING,
+            import_run=self.run, import_row=row.number,
+        )  # fmt: skip
+        outcome = RowOutcome("imported", "", asset)
+        outcome.changes = self._attach(record, row, asset, replaced=existing)
+        return outcome
 
     def _attach(self, record: Record, row: Row, asset: Asset, replaced: Asset | None) -> list[AttachmentStep]:
         """Point the row's slot at the new asset; a slot another file already fills gets a sibling.
@@ -317,6 +365,29 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _object_sha256(place: BucketPlace, key: str, facts: ObjectFacts, *, keep: bool) -> tuple[str, IO[bytes] | None]:
+    """The object's SHA-256, read once while the store confirms its ETag, checked to be exactly the
+    size HEAD gave (so the size-check before reading holds); for copy mode the bytes, spooled."""
+    digest = hashlib.sha256()
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) if keep else None  # noqa: SIM115
+    read = 0
+    try:
+        for chunk in object_chunks(place, key, etag=facts.etag, limit=facts.size):
+            digest.update(chunk)
+            read += len(chunk)
+            if spool is not None:
+                spool.write(chunk)
+        if read != facts.size:
+            raise ObjectUnavailable(f"read {read:,} bytes of {facts.size:,} ({key})")
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+    if spool is not None:
+        spool.seek(0)
+    return digest.hexdigest(), spool
+
+
 def _parse_time(raw: str) -> datetime | None:
     if not raw:
         return None
@@ -326,7 +397,7 @@ def _parse_time(raw: str) -> datetime | None:
         return None
 
 
-def import_start(*, kind: str, location: str, root: Path, started_by: str = "") -> ImportRun:
+def import_start(*, kind: str, location: str, root: Path | BucketPlace, started_by: str = "") -> ImportRun:
     with transaction.atomic():
         run = ImportRun.objects.create(kind=kind, location=location, root=str(root), started_by=started_by)
         audit_record(

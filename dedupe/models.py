@@ -36,6 +36,11 @@ class Source(models.Model):
 
     # What the import keeps of this source's files (issue 16); new sources: DEDUPE_NEW_SOURCES_KEEP.
     keeps = models.CharField(max_length=16, choices=Keeps.choices, default=new_sources_keep)
+    # A source kept in a bucket may let us move quarantined duplicates aside and delete them after
+    # retention; off, a purge only records that the source may delete the file (issue 16).
+    write_access = models.BooleanField(
+        default=False, help_text="Bucket sources only: quarantine moves the object aside, purge deletes it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,7 +101,15 @@ class Asset(models.Model):
         max_length=500, blank=True, help_text="Where the bytes live in Django storage; empty for a file kept in place."
     )
     origin_root = models.CharField(
-        max_length=1024, blank=True, help_text="For a file kept in place: the folder its origin_path is under."
+        max_length=1024,
+        blank=True,
+        help_text="For a file kept in place: the folder, or s3://bucket/prefix, its origin_path is under.",
+    )
+    origin_etag = models.CharField(
+        max_length=200, blank=True, help_text="For an object kept in a bucket: its ETag when imported (drift)."
+    )
+    origin_moved_to = models.CharField(
+        max_length=1024, blank=True, help_text="For an object quarantined in its bucket: the key it was moved to."
     )
     source_drift = models.CharField(
         max_length=500, blank=True, help_text="Why a file kept in place is no longer the one imported (verify_sources)."

@@ -1,5 +1,8 @@
 """Drift of files kept in place (issue 16): a file changed or removed at its source after import.
 
+An object in a bucket is checked the same way: size, ETag and LastModified from a HEAD first,
+SHA-256 (streamed) only where they differ.
+
 A file is checked by size and modification time first (a stat, cheap enough for millions) and,
 where those differ, by SHA-256: a file touched but not changed is not drift (its time is updated).
 A drifted file's image is marked, and every placeholder showing it is stripped with the reason, so
@@ -16,8 +19,9 @@ from django.db import transaction
 from .actions import Action, Subject
 from .attachments import attachment_repoint
 from .audit import audit_record
+from .buckets import ObjectUnavailable, object_chunks, object_facts
 from .models import Asset, Attachment, Source
-from .originals import original_drift, original_path
+from .originals import asset_place, in_bucket, object_drift, object_key, original_drift, original_path
 
 CHUNK = 500
 
@@ -27,6 +31,7 @@ class VerifyReport:
     checked: int = 0
     touched: int = 0  # time changed, bytes the same: not drift
     drifted: list[tuple[int, str]] = field(default_factory=list)  # (image, why)
+    unreachable: list[tuple[int, str]] = field(default_factory=list)  # (image, why): a store that did not answer
 
 
 def sources_verify(*, source: str | None = None, actor_name: str = "system:verify_sources") -> VerifyReport:
@@ -56,10 +61,18 @@ def verify_chunk(ids: list[int], *, report: VerifyReport | None = None, actor_na
     with transaction.atomic():
         for asset in Asset.objects.select_for_update().filter(pk__in=ids, source_drift="").order_by("pk"):
             report.checked += 1
-            why = original_drift(asset)
+            try:
+                why = object_drift(asset) if in_bucket(asset) else original_drift(asset)
+            except ObjectUnavailable as exc:  # the store did not answer: checked again next time
+                report.unreachable.append((asset.pk, str(exc)))
+                continue
             if not why:
                 continue
-            if _same_bytes(asset):
+            if in_bucket(asset):
+                if _object_touched(asset):
+                    report.touched += 1
+                    continue
+            elif _same_bytes(asset):
                 Asset.objects.filter(pk=asset.pk).update(origin_mtime_ns=original_path(asset).stat().st_mtime_ns)
                 report.touched += 1
                 continue
@@ -78,6 +91,25 @@ def _same_bytes(asset: Asset) -> bool:
     except OSError:
         return False
     return digest.hexdigest() == asset.sha256
+
+
+def _object_touched(asset: Asset) -> bool:
+    """Whether an object whose size, ETag or time differ still holds the bytes imported (SHA-256,
+    streamed once); if so its new ETag and time are recorded, and it is served again."""
+    place, key = asset_place(asset), object_key(asset)
+    try:
+        facts = object_facts(place, key)
+        if facts is None or facts.size != asset.byte_size:
+            return False
+        digest = hashlib.sha256()
+        for chunk in object_chunks(place, key, etag=facts.etag, limit=facts.size):
+            digest.update(chunk)
+    except OSError:
+        return False
+    if digest.hexdigest() != asset.sha256:
+        return False
+    Asset.objects.filter(pk=asset.pk).update(origin_etag=facts.etag, origin_mtime_ns=facts.modified_ns)
+    return True
 
 
 def _mark_drifted(asset: Asset, why: str, actor_name: str) -> None:

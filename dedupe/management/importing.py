@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from dedupe.buckets import BucketPlace, ObjectUnavailable, bucket_place, bucket_reachable, is_bucket_url
 from dedupe.ingest import Importer, import_finish, import_start
 from dedupe.inspect_chunks import inspect_chunks_here, inspect_chunks_plan, inspect_chunks_resend, open_chunks
 from dedupe.leases import new_holder, overdue
@@ -35,8 +36,30 @@ def add_common_arguments(parser: CommandParser) -> None:
     )
 
 
+def import_root(raw: str) -> Path | BucketPlace:
+    """A folder, or a bucket and prefix that answers: a wrong endpoint, bucket or key is one line,
+    not a failed row per file."""
+    if not is_bucket_url(raw):
+        if not Path(raw).is_dir():
+            raise CommandError(f"{raw}: the import root is not a folder")
+        return Path(raw)
+    try:
+        place = bucket_place(raw)
+        bucket_reachable(place)
+    except (ValueError, ObjectUnavailable) as exc:
+        raise CommandError(f"{raw}: {exc}") from None
+    return place
+
+
 def run_import(
-    command: BaseCommand, *, kind: str, location: str, root: Path, rows: Iterator[Row], total: int, options: dict
+    command: BaseCommand,
+    *,
+    kind: str,
+    location: str,
+    root: Path | BucketPlace,
+    rows: Iterator[Row],
+    total: int,
+    options: dict,
 ) -> dict:
     """Import, decode (on the workers or here) and summarise; a fault that outlasts the retries is one line."""
     hint = resume_hint(kind=kind, location=location, root=str(root))
@@ -54,7 +77,7 @@ def _import_and_decode(
     command: BaseCommand,
     run: ImportRun,
     *,
-    root: Path,
+    root: Path | BucketPlace,
     rows: Iterator[Row],
     total: int,
     options: dict,

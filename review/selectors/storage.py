@@ -65,9 +65,11 @@ def storage_figures(*, within: Collection[int] | None = None) -> StorageFigures:
 def _where(assets) -> dict[str, int]:
     """The archive (images not purged), the bytes we store for it (each blob once; images stored
     before blobs, a file each; thumbnails not counted), and what stays at the sources: in use, and
-    what the sources may delete (quarantined: after retention; purged: now)."""
+    what the sources may delete (quarantined: after retention; purged: now), or what we deleted
+    there ourselves (purged from a bucket whose source granted write access)."""
     live = assets.exclude(state=Asset.State.PURGED)
     in_place = assets.filter(storage_name="")
+    theirs, writable = in_place.filter(source__write_access=False), in_place.filter(source__write_access=True)
 
     def total(rows) -> int:
         return rows.aggregate(n=Sum("byte_size"))["n"] or 0
@@ -78,8 +80,10 @@ def _where(assets) -> dict[str, int]:
         "archive_bytes": total(live),
         "ours_bytes": total(blobs) + total(older),
         "in_place_bytes": total(in_place.exclude(state=Asset.State.PURGED)),
-        "source_may_delete_later_bytes": total(in_place.filter(state=Asset.State.QUARANTINED)),
-        "source_may_delete_now_bytes": total(in_place.filter(state=Asset.State.PURGED)),
+        "source_may_delete_later_bytes": total(theirs.filter(state=Asset.State.QUARANTINED)),
+        "source_may_delete_now_bytes": total(theirs.filter(state=Asset.State.PURGED)),
+        "we_delete_later_bytes": total(writable.filter(state=Asset.State.QUARANTINED)),
+        "deleted_at_source_bytes": total(writable.filter(state=Asset.State.PURGED)),
     }
 
 

@@ -13,6 +13,7 @@ from dedupe.actions import Action, Subject
 from dedupe.attachments import attachment_repoint
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment, Candidate, Source
+from dedupe.source_writes import source_quarantine_after_commit, source_return_after_commit
 
 from ..models import Decision, LegalHold, Merge, MergeMove, PairMove
 
@@ -104,6 +105,7 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
             audit_event=event,
         )
     Asset.objects.filter(pk=dup.pk).update(state=Asset.State.QUARANTINED)
+    source_quarantine_after_commit(dup.pk)  # a bucket that grants write access: moved aside
     return merge
 
 
@@ -248,6 +250,7 @@ def unmerge(*, merge_id: int, actor, reason: str = "") -> Merge:
         back = [m for m in moves if m.attachment.asset_id in now_on]
         changed = {m.attachment_id: m.attachment.asset_id for m in moves if m not in back}
         Asset.objects.filter(pk=merge.duplicate_id).update(state=Asset.State.ACTIVE)
+        source_return_after_commit(merge.duplicate_id)  # moved aside at merge: moved back
         pairs = _restore_pairs(merge)
         event = audit_record(
             action=Action.ASSET_UNMERGE,

@@ -23,6 +23,8 @@ from dedupe.actions import Action, Subject
 from dedupe.audit import audit_record
 from dedupe.blobs import blob_release
 from dedupe.models import Asset, Attachment
+from dedupe.originals import object_key
+from dedupe.source_writes import source_delete, source_writable
 
 from ..models import LegalHold, Merge, MergeMove, Purge
 from .merges import holds_on
@@ -215,11 +217,17 @@ def asset_purge(*, asset_id: int, now: datetime, actor: Any = None, actor_name: 
                 "state": Asset.State.PURGED,
                 **facts,
                 "thumbnail_kept": asset.thumbnail_name,
-                **({} if asset.storage_name else {"source_may_delete": asset.origin_path}),
+                **_at_source(asset),
             },  # fmt: skip
             reason=f"merged onto image {merge.canonical_id} at {merge.at:%Y-%m-%d %H:%M} (merge {merge.pk}); "
             f"retention {settings.DEDUPE_RETENTION_DAYS} days passed; nothing points at it",
         )
+    if source_writable(asset):  # a bucket that grants write access: we delete the object ourselves
+        try:
+            source_delete(asset)
+        except OSError as exc:
+            item.error = f"object not deleted at its source ({asset.origin_root}/{asset.origin_path}): {exc}"
+        return item
     if not asset.storage_name:  # kept in place: the source deletes it (the merge map and this event say so)
         return item
     try:  # the thumbnail stays: evidence outlives originals; a byte copy still in use keeps the blob
@@ -227,6 +235,15 @@ def asset_purge(*, asset_id: int, now: datetime, actor: Any = None, actor_name: 
     except Exception as exc:  # noqa: BLE001 - whatever the storage raises, the purge is recorded; report it
         item.error = f"bytes not deleted from storage ({asset.storage_name}): {exc}"
     return item
+
+
+def _at_source(asset: Asset) -> dict:
+    """What the purge means at the source: nothing (our copy), we delete the object, or they may."""
+    if asset.storage_name:
+        return {}
+    if source_writable(asset):
+        return {"deleted_at_source": object_key(asset)}
+    return {"source_may_delete": asset.origin_path}
 
 
 class _Holds:

@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dedupe.ingest import ManifestError, count_manifest_rows, manifest_rows
-from dedupe.management.importing import add_common_arguments, print_summary, run_import
+from dedupe.management.importing import add_common_arguments, import_root, print_summary, run_import
 
 
 class Command(BaseCommand):
@@ -12,16 +12,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("manifest", type=Path)
-        parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
+        parser.add_argument(
+            "--root",
+            help="folder the manifest's paths are relative to (default: its own), or s3://bucket/prefix "
+            "for objects in an S3-compatible bucket (settings: DEDUPE_S3_*)",
+        )
         add_common_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         manifest: Path = options["manifest"]
-        root: Path = options["root"] or manifest.parent
         if not manifest.is_file():
             raise CommandError(f"{manifest}: no such manifest file")
-        if not root.is_dir():
-            raise CommandError(f"{root}: the import root is not a folder")
+        root = import_root(options["root"] or str(manifest.parent))
         try:
             summary = run_import(
                 self,

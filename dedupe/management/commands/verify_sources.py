@@ -18,8 +18,11 @@ class Command(BaseCommand):
         report = sources_verify(source=options["source"])
         for pk, why in report.drifted:
             self.stdout.write(f"image {pk}: {why}")
+        for pk, why in report.unreachable:
+            self.stderr.write(f"image {pk} not checked: {why}")
         self.stdout.write(
-            f"{report.checked} file(s) checked, {report.touched} touched but unchanged, {len(report.drifted)} drifted."
+            f"{report.checked} file(s) checked, {report.touched} touched but unchanged, {len(report.drifted)} drifted"
+            + (f", {len(report.unreachable)} not checked (their store did not answer)." if report.unreachable else ".")
         )
-        if report.drifted:
+        if report.drifted or report.unreachable:
             raise SystemExit(1)
