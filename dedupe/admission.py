@@ -13,13 +13,13 @@ from itertools import combinations
 
 import numpy as np
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import connection
 
 from . import sandbox
 from .candidates import hash_table, near_radius, pair_evidence
 from .inspection import decoder, header_limits
 from .models import Asset, Fingerprint, Source
+from .originals import original_open
 from .scoring import EXACT, NEAR, PIXEL
 from .search import distance, to_uint64
 
@@ -188,7 +188,7 @@ def _same_pixels(data: bytes, other: Asset, other_print: Fingerprint) -> bool:
     theirs = other_print.pixel_sha256
     if not theirs:
         try:
-            with default_storage.open(other.storage_name, "rb") as f:
+            with original_open(other) as f:  # stored, or at its source while it is the file imported
                 stored = f.read()
         except OSError:
             return False

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 import numpy as np
-from django.core.files.storage import default_storage
 
 from dedupe import pixels
 from dedupe.addresses import address_conflict
 from dedupe.models import Asset, Attachment, Candidate
+from dedupe.originals import original_open
 
 from ..services.merges import holds_on
 from .visibility import visible_sources
@@ -44,10 +44,10 @@ class Row:
 def jpeg_quality(asset: Asset) -> int | None:
     if asset.jpeg_quality is not None:  # kept by inspection; older assets are read once per page
         return asset.jpeg_quality
-    if asset.format != "JPEG" or not asset.storage_name or asset.state == Asset.State.PURGED:
+    if asset.format != "JPEG" or asset.state == Asset.State.PURGED:
         return None
     try:
-        with default_storage.open(asset.storage_name, "rb") as f:
+        with original_open(asset) as f:
             return pixels.jpeg_quality(cast(BinaryIO, f))  # a File proxies its binary file
     except OSError:  # a missing file has no estimate; the page still shows
         return None

@@ -2,9 +2,11 @@
 
 import io
 
+from django.core.management import call_command
+
 from dedupe.models import Asset, Attachment, AuditEvent, Candidate
 from review.models import GatePolicy
-from tests.factories import jpeg_bytes, photo, png_bytes
+from tests.factories import jpeg_bytes, photo, png_bytes, write_manifest
 
 
 def test_a_new_photograph_is_stored_and_attached(permit_tablets):
@@ -42,6 +44,23 @@ def test_a_pixel_identical_copy_is_attached_too(permit_tablets):
     assert response.status_code == 200, body
     assert body["outcome"] == "duplicate" and body["matches"][0]["kind"] == "pixel"
     assert body["image"]["id"] == first["image"]["id"] and Asset.objects.count() == 1
+
+
+def test_a_pixel_copy_of_a_file_kept_in_place_is_recognised_from_the_share(permit_tablets, tmp_path, settings):
+    """The stored image's pixels are read where it lies (dedupe.originals), not from our storage."""
+    settings.DEDUPE_NEW_SOURCES_KEEP = "in_place"
+    picture = photo(3)
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "p1.png").write_bytes(png_bytes(picture, compress_level=1))
+    rows = [["p1.png", "building-permits", "P-1", 1, "", ""]]
+    call_command("import_archive", str(write_manifest(tmp_path / "share", rows)), "--sync", stdout=io.StringIO())
+    kept = Asset.objects.get()
+    assert kept.storage_name == "" and kept.fingerprint.pixel_sha256 == ""  # in place; pixels not yet read
+
+    body = permit_tablets.upload("building-permits", png_bytes(picture, compress_level=9, note="re-saved")).json()
+
+    assert body["outcome"] == "duplicate" and body["matches"][0]["kind"] == "pixel"
+    assert body["image"]["id"] == kept.pk and Asset.objects.count() == 1
 
 
 def test_a_near_copy_is_stored_and_a_pair_opened_for_the_desk(permit_tablets):
