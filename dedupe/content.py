@@ -110,34 +110,42 @@ def codes_from_bytes(stored: Sequence[bytes | memoryview]) -> np.ndarray:
 
 def nearest(codes: np.ndarray, queries: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
     """For each query position, the positions of its k most similar other codes (cosine) and the
-    similarities, as flat arrays (query position, neighbour position) with -1 where fewer exist.
+    similarities, best first, with -1 where fewer exist: `InvertedFile(codes).nearest`."""
+    return InvertedFile(codes).nearest(queries, k)
 
-    An inverted file: codes are put in lists by their nearest coarse centre (k-means on a sample),
-    and a query compares itself only with the members of its PROBES nearest lists. With LIST_SIZE
-    fixed, the work per query does not grow with the archive.
-    """
-    codes = np.ascontiguousarray(codes, np.float32)
-    queries = np.asarray(queries, np.int64)
-    n = len(codes)
-    best_j = np.full((len(queries), k), -1, np.int64)
-    best_s = np.full((len(queries), k), -np.inf, np.float32)
-    if n < 2 or not len(queries):
+
+class InvertedFile:
+    """Codes put in lists by their nearest coarse centre (k-means on a sample); a query compares
+    itself only with the members of its PROBES nearest lists. With LIST_SIZE fixed, the work per
+    query does not grow with the archive, so searching every new asset grows with the archive.
+    Built once per scan and process (`dedupe.partials`): every partial chunk of a scan sees the
+    same codes."""
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = np.ascontiguousarray(codes, np.float32)
+        self.lists = max(1, len(self.codes) // LIST_SIZE)
+        self.centres = _coarse_centres(self.codes, self.lists) if len(self.codes) else np.zeros((1, DIMS), np.float32)
+        member_of = _nearest_centre(self.codes, self.centres)
+        self.order = np.argsort(member_of, kind="stable")
+        self.starts = np.searchsorted(member_of[self.order], np.arange(self.lists + 1))
+
+    def nearest(self, queries: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest other codes of each query position (see `nearest`)."""
+        queries = np.asarray(queries, np.int64)
+        best_j = np.full((len(queries), k), -1, np.int64)
+        best_s = np.full((len(queries), k), -np.inf, np.float32)
+        if len(self.codes) < 2 or not len(queries):
+            return best_j, best_s
+        probes = _probed_lists(self.codes[queries], self.centres, min(PROBES, self.lists))
+        for lst in range(self.lists):
+            asking = np.flatnonzero((probes == lst).any(axis=1))
+            members = self.order[self.starts[lst] : self.starts[lst + 1]]
+            if not len(asking) or not len(members):
+                continue
+            sims = self.codes[queries[asking]] @ self.codes[members].T
+            sims[queries[asking][:, None] == members[None, :]] = -np.inf  # not itself
+            _merge_top(best_j, best_s, asking, members, sims, k)
         return best_j, best_s
-    lists = max(1, n // LIST_SIZE)
-    centres = _coarse_centres(codes, lists)
-    member_of = _nearest_centre(codes, centres)
-    probes = _probed_lists(codes[queries], centres, min(PROBES, lists))
-    order = np.argsort(member_of, kind="stable")
-    starts = np.searchsorted(member_of[order], np.arange(lists + 1))
-    for lst in range(lists):
-        asking = np.flatnonzero((probes == lst).any(axis=1))
-        members = order[starts[lst] : starts[lst + 1]]
-        if not len(asking) or not len(members):
-            continue
-        sims = codes[queries[asking]] @ codes[members].T
-        sims[queries[asking][:, None] == members[None, :]] = -np.inf  # not itself
-        _merge_top(best_j, best_s, asking, members, sims, k)
-    return best_j, best_s
 
 
 def _coarse_centres(codes: np.ndarray, lists: int) -> np.ndarray:

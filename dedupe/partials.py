@@ -92,29 +92,51 @@ def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     if not new:
         return 0
     same_property = address_pairs(new, scan.upto_asset)
-    strangers = content_pairs(new, scan.upto_asset) - same_property
+    strangers = content_pairs(scan, new) - same_property
     return pairs_verify_record(scan, same_property | strangers, strangers=strangers)
 
 
-def content_pairs(new_ids: Iterable[int], upto_asset: int) -> set[tuple[int, int]]:
+def content_pairs(scan: ScanRun, new_ids: Iterable[int]) -> set[tuple[int, int]]:
     """Pairs of a new asset and each of its nearest active pictures by content code."""
-    rows = list(
-        Fingerprint.objects.filter(asset_id__lte=upto_asset, asset__state=Asset.State.ACTIVE)
-        .exclude(content_code=b"")
-        .order_by("asset_id")
-        .values_list("asset_id", "content_code")
-    )
-    if not rows:
-        return set()
-    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    codes = content.codes_from_bytes([r[1] for r in rows])
+    ids, index = _content_index(scan)
     queries = np.flatnonzero(np.isin(ids, np.fromiter(new_ids, np.int64)))
-    neighbours, _ = content.nearest(codes, queries)
-    a = np.repeat(ids[queries], neighbours.shape[1])
+    if not len(queries):
+        return set()
+    neighbours, _ = index.nearest(queries)
     found = neighbours.ravel() >= 0
-    b = ids[neighbours.ravel()[found]]
-    a = a[found]
-    return {(int(x), int(y)) if x < y else (int(y), int(x)) for x, y in zip(a, b, strict=True)}
+    a, b = np.repeat(ids[queries], neighbours.shape[1])[found], ids[neighbours.ravel()[found]]
+    pairs = {(int(x), int(y)) if x < y else (int(y), int(x)) for x, y in zip(a, b, strict=True)}
+    # the index is a scan's; an asset quarantined since then is not proposed
+    active = set(
+        Asset.objects.filter(pk__in={x for p in pairs for x in p}, state=Asset.State.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    )
+    return {p for p in pairs if p[0] in active and p[1] in active}
+
+
+# One scan's index per process: every partial chunk of a scan sees the same codes (the search phase,
+# which writes them, is over), and loading and indexing a million codes per chunk of 2,000 assets
+# would make a scan of every asset cost the archive's size squared.
+_INDEX: dict[tuple, tuple[np.ndarray, content.InvertedFile]] = {}
+
+
+def _content_index(scan: ScanRun) -> tuple[np.ndarray, content.InvertedFile]:
+    key = (scan.pk, scan.started_at, scan.upto_asset)
+    if key not in _INDEX:
+        rows = (
+            Fingerprint.objects.filter(asset_id__lte=scan.upto_asset, asset__state=Asset.State.ACTIVE)
+            .exclude(content_code=b"")
+            .order_by("asset_id")
+            .values_list("asset_id", "content_code")
+        )
+        ids, codes = [], []
+        for asset_id, code in rows.iterator(chunk_size=10_000):
+            ids.append(asset_id)
+            codes.append(code)
+        _INDEX.clear()
+        _INDEX[key] = (np.asarray(ids, np.int64), content.InvertedFile(content.codes_from_bytes(codes)))
+    return _INDEX[key]
 
 
 def vocabulary_get_or_learn(upto_asset: int) -> content.Vocabulary | None:
