@@ -136,9 +136,12 @@ class InvertedFile:
         best_s = np.full((len(queries), k), -np.inf, np.float32)
         if len(self.codes) < 2 or not len(queries):
             return best_j, best_s
-        probes = _probed_lists(self.codes[queries], self.centres, min(PROBES, self.lists))
+        probes = _probed_lists(self.codes[queries], self.centres, min(PROBES, self.lists)).ravel()
+        by_list = np.argsort(probes, kind="stable")  # (query, list) pairs grouped by list
+        bounds = np.searchsorted(probes[by_list], np.arange(self.lists + 1))
+        asker = by_list // min(PROBES, self.lists)
         for lst in range(self.lists):
-            asking = np.flatnonzero((probes == lst).any(axis=1))
+            asking = asker[bounds[lst] : bounds[lst + 1]]
             members = self.order[self.starts[lst] : self.starts[lst + 1]]
             if not len(asking) or not len(members):
                 continue
@@ -184,9 +187,16 @@ def _merge_top(
 ) -> None:
     """Keep, per query row, the k best of what it had and this list's members."""
     take = min(k, sims.shape[1])
-    top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
-    cand_s = np.concatenate([best_s[rows], np.take_along_axis(sims, top, axis=1)], axis=1)
+    # k rounds of argmax: several times faster than argpartition on rows of a thousand for k = 5
+    top = np.empty((len(rows), take), np.int64)
+    picked = np.empty((len(rows), take), np.float32)
+    every = np.arange(len(rows))
+    for t in range(take):
+        top[:, t] = sims.argmax(axis=1)
+        picked[:, t] = sims[every, top[:, t]]
+        sims[every, top[:, t]] = -np.inf
+    cand_s = np.concatenate([best_s[rows], picked], axis=1)
     cand_j = np.concatenate([best_j[rows], members[top]], axis=1)
     keep = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
     best_s[rows] = np.take_along_axis(cand_s, keep, axis=1)
-    best_j[rows] = np.take_along_axis(cand_j, keep, axis=1)
+    best_j[rows] = np.where(np.isinf(best_s[rows]), -1, np.take_along_axis(cand_j, keep, axis=1))  # never itself

@@ -85,3 +85,13 @@ def test_too_few_descriptors_learn_no_vocabulary_and_none_give_no_code():
     vocabulary = content.vocabulary_learn([rng.integers(0, 256, size=(100, 32), dtype=np.uint8)])
     assert vocabulary is not None
     assert content.content_code(np.zeros((0, 32), np.uint8), vocabulary) == b""
+
+
+def test_a_list_holding_only_the_query_gives_it_no_neighbour(monkeypatch):
+    monkeypatch.setattr(content, "LIST_SIZE", 1)
+    monkeypatch.setattr(content, "PROBES", 1)
+    codes = unit(np.eye(2, content.DIMS, dtype=np.float32))  # two codes, two lists, each probes its own
+
+    found, _ = content.nearest(codes, np.array([0, 1]), k=2)
+
+    assert (found == -1).all()
