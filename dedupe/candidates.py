@@ -92,7 +92,7 @@ def candidates_record(
     ids = {x for pair in pairs for x in pair}
     assets = Asset.objects.select_related("source").in_bulk(ids)
     prints = Fingerprint.objects.in_bulk(ids)
-    addresses = _addresses(ids)
+    addresses = addresses_of(ids)
     rows = []
     for a_id, b_id in pairs:
         a, b = assets[a_id], assets[b_id]
@@ -102,7 +102,7 @@ def candidates_record(
         rows.append(
             Candidate(
                 asset_a=a, asset_b=b, kind=evidence.kind, score=evidence.score, evidence=evidence.facts,
-                address_conflict=_conflict(addresses.get(a_id, set()), addresses.get(b_id, set())),
+                address_conflict=addresses_conflict(addresses.get(a_id, set()), addresses.get(b_id, set())),
                 cross_source=a.source_id != b.source_id, found_by=scan,
             )
         )  # fmt: skip
@@ -159,7 +159,7 @@ def near_radius() -> int:
     return max([DEFAULT_NEAR_RADIUS, *(radius for radius in configured if radius is not None)])
 
 
-def _addresses(asset_ids: set[int]) -> dict[int, set[str]]:
+def addresses_of(asset_ids: set[int]) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     shown = Attachment.objects.filter(asset_id__in=asset_ids).values_list("asset_id", "record__address")
     for asset_id, address in shown:
@@ -168,7 +168,7 @@ def _addresses(asset_ids: set[int]) -> dict[int, set[str]]:
     return found
 
 
-def _conflict(a: set[str], b: set[str]) -> bool:
+def addresses_conflict(a: set[str], b: set[str]) -> bool:
     """Shown on records of different properties (not only spelled differently): likely one attachment is wrong."""
     return address_conflict(a, b) is not None
 

@@ -199,11 +199,30 @@ class Fingerprint(models.Model):
     grey_width = models.PositiveSmallIntegerField(default=0)
     # Lab a*b* at half the grey image's size: a change painted in a similar grey is seen in colour.
     chroma = models.BinaryField(default=b"")
+    # What the picture shows, aggregated from its descriptors over the archive's vocabulary
+    # (dedupe.content): partial copies are looked for by it whatever record they are filed under.
+    # Empty until the search phase of the first scan after inspection codes it.
+    content_code = models.BinaryField(default=b"")
     searched = models.BooleanField(default=False, help_text="Compared against the archive by a finished scan.")
     computed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"fingerprint of asset {self.asset_id}"
+
+
+class ContentVocabulary(models.Model):
+    """The words and projection of content codes, learned once from the archive (one row, ever).
+
+    Codes are comparable only under one vocabulary, so it is never learned again by itself.
+    """
+
+    singleton = models.BooleanField(default=True, unique=True)
+    data = models.BinaryField()
+    pictures = models.PositiveIntegerField(help_text="Pictures it was learned from.")
+    learned_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"content vocabulary learned from {self.pictures} pictures"
 
 
 class Attachment(models.Model):

@@ -150,8 +150,14 @@ class Relation:
     disagreeing: float  # share of the overlap's cells whose pixels disagree
 
 
-def relate(a: Features, b: Features) -> Relation | None:
-    """How `a` and `b` are one photograph (one contains the other), or None: not shown to be."""
+def relate(
+    a: Features, b: Features, *, max_disagreeing: float = overlay.MAX_DISAGREEING, min_side: float = 0.0
+) -> Relation | None:
+    """How `a` and `b` are one photograph (one contains the other), or None: not shown to be.
+
+    Pictures that share no property are held to more (`dedupe.partials`): `max_disagreeing` lower,
+    and the inner one must span at least `min_side` of the outer one's width and height.
+    """
     fitted = _feature_fit(a, b) or _pixel_fit(a, b)
     if fitted is None:
         return None
@@ -168,8 +174,10 @@ def relate(a: Features, b: Features) -> Relation | None:
         name = "b"
     else:
         return None  # they overlap, neither contains the other: two framings, two photographs
+    if _spans(region, outer) < min_side:
+        return None  # a detail of the other picture: another photograph
     disagreeing = overlay.disagreement(inner, outer, matrix)
-    if disagreeing > overlay.MAX_DISAGREEING or overlay.changed_region(inner, outer, matrix) > overlay.MAX_CHANGED:
+    if disagreeing > max_disagreeing or overlay.changed_region(inner, outer, matrix) > overlay.MAX_CHANGED:
         return None  # the pixels say two photographs, however well the geometry fits
     matrix = matrix / matrix[2, 2]
     coverage = _area(region) / (outer.width * outer.height)
@@ -275,6 +283,13 @@ def _outside_is_fill(model: np.ndarray, inner: Features, outer: Features) -> boo
     if outside.mean() > MAX_FILL:
         return False
     return not outside.any() or float(inner.grey[outside].std()) < 10.0
+
+
+def _spans(region: np.ndarray, outer: Features) -> float:
+    """The smaller of the shares of the outer picture's width and height that the region spans."""
+    width = float(min(region[:, 0].max(), outer.width) - max(region[:, 0].min(), 0))
+    height = float(min(region[:, 1].max(), outer.height) - max(region[:, 1].min(), 0))
+    return min(width / outer.width, height / outer.height)
 
 
 def _area(polygon: np.ndarray) -> float:

@@ -3,6 +3,9 @@
 Whole-frame hashes cannot find a crop or a screenshot, and comparing every pair of a million
 assets is out of reach, so a new asset is verified against:
 
+- its nearest pictures by content code (`dedupe.content`: its local features aggregated over a
+  vocabulary learned from the archive), whatever record or address they are filed under: a crop
+  on the wrong record is the copy most worth finding;
 - the other pictures of the same property (records whose addresses agree once spelled alike):
   where a caseworker's crop or a tablet's screenshot is filed, and few enough per property that
   the cost grows with the archive, not its square;
@@ -20,13 +23,26 @@ from collections.abc import Iterable
 import numpy as np
 from django.db import transaction
 
-from . import overlay, partial
+from . import content, overlay, partial
 from .actions import Action, Subject
 from .addresses import address_key
 from .audit import audit_record
-from .candidates import DEFAULT_VERIFY_RADIUS, features_of
-from .models import Asset, Attachment, Candidate, Fingerprint, ScanRun
+from .candidates import DEFAULT_VERIFY_RADIUS, addresses_conflict, addresses_of, features_of
+from .models import Asset, Attachment, Candidate, ContentVocabulary, Fingerprint, ScanRun
 from .scoring import PARTIAL, bits
+
+# Pictures that share no property are held to a copy's agreement: at most this share of the
+# overlap's cells may disagree, 4 of 144 (the same property allows overlay.MAX_DISAGREEING, 0.10).
+# A pair anywhere in the archive is far less likely to be one photograph than a pair on one
+# property. On make_corpus.py (1,000 originals seed 11, 300 seeds 3 and 11) the 61 true pairs
+# proposed by content alone disagreed in at most 4 cells (0.028); the drawn facades of other
+# photographs they proposed in 5-14 cells (0.035-0.097). A margin of one cell: see the README.
+STRANGERS_MAX_DISAGREEING = 0.03
+# ... and the smaller one must span at least this share of the other's width and height: less is a
+# detail of it. make_corpus.py's answer key counts a photograph and each of its halves as three
+# photographs (its crops keep 55-95 % of each side); 87 of the 112 pairs content wrongly proposed
+# before this and the rule above were a photograph and one half of it.
+STRANGERS_MIN_SIDE = 0.52
 
 # A property with more pictures than this is checked only among its newest: a catch-all address
 # ("unknown", a city hall) must not make a quadratic block.
@@ -76,7 +92,90 @@ def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     )
     if not new:
         return 0
-    return pairs_verify_record(scan, address_pairs(new, scan.upto_asset))
+    same_property = address_pairs(new, scan.upto_asset)
+    strangers = content_pairs(scan, new) - same_property
+    return pairs_verify_record(scan, same_property | strangers, strangers=strangers)
+
+
+def content_pairs(scan: ScanRun, new_ids: Iterable[int]) -> set[tuple[int, int]]:
+    """Pairs of a new asset and each of its nearest active pictures by content code."""
+    ids, index = _content_index(scan)
+    queries = np.flatnonzero(np.isin(ids, np.fromiter(new_ids, np.int64)))
+    if not len(queries):
+        return set()
+    neighbours, _ = index.nearest(queries)
+    found = neighbours.ravel() >= 0
+    a, b = np.repeat(ids[queries], neighbours.shape[1])[found], ids[neighbours.ravel()[found]]
+    pairs = {(int(x), int(y)) if x < y else (int(y), int(x)) for x, y in zip(a, b, strict=True)}
+    # the index is a scan's; an asset quarantined since then is not proposed
+    active = set(
+        Asset.objects.filter(pk__in={x for p in pairs for x in p}, state=Asset.State.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    )
+    return {p for p in pairs if p[0] in active and p[1] in active}
+
+
+# One scan's index per process: every partial chunk of a scan sees the same codes (the search phase,
+# which writes them, is over), and loading and indexing a million codes per chunk of 2,000 assets
+# would make a scan of every asset cost the archive's size squared.
+_INDEX: dict[tuple, tuple[np.ndarray, content.InvertedFile]] = {}
+
+
+def _content_index(scan: ScanRun) -> tuple[np.ndarray, content.InvertedFile]:
+    key = (scan.pk, scan.started_at, scan.upto_asset)
+    if key not in _INDEX:
+        rows = (
+            Fingerprint.objects.filter(asset_id__lte=scan.upto_asset, asset__state=Asset.State.ACTIVE)
+            .exclude(content_code=b"")
+            .order_by("asset_id")
+            .values_list("asset_id", "content_code")
+        )
+        ids, codes = [], []
+        for asset_id, code in rows.iterator(chunk_size=10_000):
+            ids.append(asset_id)
+            codes.append(code)
+        _INDEX.clear()
+        _INDEX[key] = (np.asarray(ids, np.int64), content.InvertedFile(content.codes_from_bytes(codes)))
+    return _INDEX[key]
+
+
+def vocabulary_get_or_learn(upto_asset: int) -> content.Vocabulary | None:
+    """The archive's vocabulary; learned from up to LEARN_PICTURES pictures spread over the archive
+    the first time (None while no picture has descriptors). Two chunks learning at once: the
+    unique row keeps the first, and the other uses it."""
+    row = ContentVocabulary.objects.first()
+    if row is None:
+        with_features = Fingerprint.objects.filter(asset_id__lte=upto_asset).exclude(descriptors=b"")
+        ids = list(with_features.order_by("asset_id").values_list("asset_id", flat=True))
+        step = max(1, len(ids) // content.LEARN_PICTURES)
+        picked = with_features.filter(asset_id__in=ids[::step]).values_list("descriptors", flat=True)
+        learned = content.vocabulary_learn([np.frombuffer(bytes(d), np.uint8).reshape(-1, 32) for d in picked])
+        if learned is None:
+            return None
+        row, _ = ContentVocabulary.objects.get_or_create(
+            singleton=True, defaults={"data": learned.to_bytes(), "pictures": len(ids[::step])}
+        )
+    return content.Vocabulary.from_bytes(bytes(row.data))
+
+
+def content_codes_store(first: int, last: int, upto_asset: int) -> int:
+    """Code the new assets with ids in [first, last] that have features and no code yet; the
+    partial phase, which runs after every search chunk, searches by these codes."""
+    pending = Fingerprint.objects.filter(
+        asset_id__gte=first, asset_id__lte=min(last, upto_asset), searched=False, content_code=b""
+    ).exclude(descriptors=b"")
+    if not pending.exists():
+        return 0
+    vocabulary = vocabulary_get_or_learn(upto_asset)
+    if vocabulary is None:
+        return 0
+    coded = [
+        Fingerprint(asset_id=asset_id, content_code=content.content_code(np.frombuffer(bytes(d), np.uint8), vocabulary))
+        for asset_id, d in pending.values_list("asset_id", "descriptors").iterator(chunk_size=2_000)
+    ]
+    Fingerprint.objects.bulk_update(coded, ["content_code"], batch_size=500)
+    return len(coded)
 
 
 def mirror_candidates_record(scan: ScanRun, pairs: set[tuple[int, int]]) -> int:
@@ -85,8 +184,14 @@ def mirror_candidates_record(scan: ScanRun, pairs: set[tuple[int, int]]) -> int:
     return pairs_verify_record(scan, pairs, mirrored=pairs)
 
 
-def pairs_verify_record(scan: ScanRun, found: set[tuple[int, int]], mirrored: frozenset | set = frozenset()) -> int:
-    """Verify the pairs not already recorded from stored features and upsert the partial copies."""
+def pairs_verify_record(
+    scan: ScanRun,
+    found: set[tuple[int, int]],
+    mirrored: frozenset | set = frozenset(),
+    strangers: frozenset | set = frozenset(),
+) -> int:
+    """Verify the pairs not already recorded from stored features and upsert the partial copies;
+    `strangers` (pairs on no common property) are held to STRANGERS_MAX_DISAGREEING."""
     ids = {x for pair in found for x in pair}
     known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
     pairs = sorted(found - known)
@@ -94,23 +199,34 @@ def pairs_verify_record(scan: ScanRun, found: set[tuple[int, int]], mirrored: fr
         return 0
     prints = Fingerprint.objects.in_bulk({x for pair in pairs for x in pair})
     assets = Asset.objects.in_bulk(list(prints))
+    addresses = addresses_of(set(prints))
     rows = []
     for a_id, b_id in pairs:
         fa, fb = prints.get(a_id), prints.get(b_id)
         if fa is None or fb is None:
             continue
-        facts = pair_evidence(fa, fb, assets[a_id], assets[b_id], mirror_candidate=(a_id, b_id) in mirrored)
+        facts = pair_evidence(
+            fa,
+            fb,
+            assets[a_id],
+            assets[b_id],
+            mirror_candidate=(a_id, b_id) in mirrored,
+            strict=(a_id, b_id) in strangers,
+        )
         if facts is not None:
             rows.append(
                 Candidate(
                     asset_a_id=a_id, asset_b_id=b_id, kind=PARTIAL, score=facts.pop("score"), evidence=facts,
                     cross_source=assets[a_id].source_id != assets[b_id].source_id, found_by=scan,
+                    address_conflict=addresses_conflict(addresses.get(a_id, set()), addresses.get(b_id, set())),
                 )
             )  # fmt: skip
     return _upsert(scan, rows, checked=len(pairs))
 
 
-def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirror_candidate: bool) -> dict | None:
+def pair_evidence(
+    fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirror_candidate: bool, strict: bool = False
+) -> dict | None:
     """The evidence that two assets are one photograph, partly shown; None when not shown to be."""
     if mirror_candidate and fa.phash256_mirror and fb.phash256_mirror:
         distance = min(bits(fa.phash256, fb.phash256_mirror), bits(fa.phash256_mirror, fb.phash256))
@@ -120,7 +236,12 @@ def pair_evidence(fa: Fingerprint, fb: Fingerprint, a: Asset, b: Asset, *, mirro
             return {"relation": "mirrored", "phash256_mirror": distance, "score": round(0.9 - distance / 512, 4)}
     if not (fa.descriptors and fb.descriptors):
         return None
-    found = partial.relate(features_of(fa), features_of(fb))
+    if strict:
+        found = partial.relate(
+            features_of(fa), features_of(fb), max_disagreeing=STRANGERS_MAX_DISAGREEING, min_side=STRANGERS_MIN_SIDE
+        )
+    else:
+        found = partial.relate(features_of(fa), features_of(fb))
     if found is None:
         return None
     inner, outer = (a, b) if found.inner == "a" else (b, a)

@@ -28,7 +28,7 @@ from .candidates import (
 from .inspection import assets_inspect, chunked
 from .leases import lease_claim, lease_resend, new_holder, sent_after_commit
 from .models import Asset, Candidate, Fingerprint, ScanChunk, ScanRun
-from .partials import mirror_candidates_record, partial_candidates_record
+from .partials import content_codes_store, mirror_candidates_record, partial_candidates_record
 
 # Queries per search chunk: each chunk loads every hash once (about 1 s per million), so a
 # chunk should search enough new assets to pay for that, yet leave work for a second worker.
@@ -132,6 +132,7 @@ def _work(chunk: ScanChunk) -> None:
         near, flipped = matching_pairs(table, queries, near_radius())
         candidates_record(scan, near)
         mirror_candidates_record(scan, flipped)
+        content_codes_store(first, last, scan.upto_asset)
     elif chunk.phase == ScanRun.Phase.PARTIAL:
         partial_candidates_record(scan, *chunk.payload)
     elif chunk.phase == ScanRun.Phase.VERIFY:

@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from dedupe.models import Asset, Candidate, CandidateGroup, Fingerprint, ScanChunk, ScanRun
+from dedupe.models import Asset, Candidate, CandidateGroup, ContentVocabulary, Fingerprint, ScanChunk, ScanRun
 from dedupe.scanning import chunk_claim, chunk_run, scan_run_here, scan_start
 from tests.factories import duplicates_archive, jpeg_bytes, photo, write_manifest
 
@@ -192,3 +192,22 @@ def test_a_chunk_that_kills_its_worker_every_time_is_given_up_not_retried_foreve
     chunk.refresh_from_db()
     assert chunk.status == ScanChunk.Status.DONE and "given up" in chunk.error
     assert ScanRun.objects.get(pk=scan.pk).errors[0]["chunk"] == 99
+
+
+def test_partial_copies_on_another_property_or_none_are_found_by_content_and_framings_stay_apart(tmp_path):
+    """The crop sits on another property's record, the screenshot on a record with no address: no
+    address block holds them with their original, only their content codes bring them to it."""
+    manifest, _ = duplicates_archive(tmp_path, partial=True)
+    import_and_scan(manifest)
+
+    assert ContentVocabulary.objects.count() == 1
+    assert not Fingerprint.objects.filter(content_code=b"").exists()
+    partial = {
+        frozenset({c.asset_a.origin_path, c.asset_b.origin_path}): c
+        for c in Candidate.objects.filter(kind=Candidate.Kind.PARTIAL).select_related("asset_a", "asset_b")
+    }
+    door = partial[frozenset({"images/p5.jpg", "images/p5-door.jpg"})]
+    viewer = partial[frozenset({"images/p5.jpg", "images/p5-viewer.png"})]
+    assert door.evidence["relation"] == "crop" and door.address_conflict  # likely a wrong attachment
+    assert viewer.evidence["inner"] == viewer.asset_a_id and not viewer.address_conflict  # no address to disagree
+    assert not any("p6-" in path for pair in partial for path in pair)  # two framings: two photographs
