@@ -20,7 +20,6 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -115,15 +114,9 @@ def main() -> None:
     parser.add_argument("--skip-files", action="store_true")
     args = parser.parse_args()
     if not args.skip_files:
-        folder = args.folder
-        if folder is None:
-            folder = Path(tempfile.mkdtemp()) / "corpus"
-            subprocess.run(
-                [sys.executable, str(ROOT.parent / "shared/corpus/make_corpus.py"), str(folder), "--originals",
-                 str(args.files), "--max-variants", "0", "--megapixels", "12", "--seed", "3"],
-                check=True, stdout=subprocess.DEVNULL,
-            )  # fmt: skip
-        files = sorted(folder.rglob("*.jpg"))[: args.files]
+        import partial as partial_bench  # bench/partial.py (sets up Django)
+
+        files = partial_bench.twelve_megapixel_files(args.folder, args.files)
         t = per_file_with_code(files)
         everything = t["with partial features"] + t["content code"]
         print(f"per file on {len(files)} JPEGs, CPU ms: today {t['today'] * 1000:.1f}, with features "

@@ -179,20 +179,24 @@ def verification(files: list[Path]) -> dict[str, tuple[float, float]]:
     return {kind: (float(np.percentile(t, 50)), float(np.percentile(t, 95))) for kind, t in times.items()}
 
 
+def twelve_megapixel_files(folder: Path | None, count: int) -> list[Path]:
+    """`count` 12 MP JPEGs from `folder`, or from a corpus of originals made for the run."""
+    if folder is None:
+        folder = Path(tempfile.mkdtemp()) / "corpus"
+        subprocess.run(
+            [sys.executable, str(ROOT.parent / "shared/corpus/make_corpus.py"), str(folder), "--originals",
+             str(count), "--max-variants", "0", "--megapixels", "12", "--seed", "3"],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return sorted(folder.rglob("*.jpg"))[:count]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folder", nargs="?", type=Path)
     parser.add_argument("--files", type=int, default=12)
     args = parser.parse_args()
-    folder = args.folder
-    if folder is None:
-        folder = Path(tempfile.mkdtemp()) / "corpus"
-        subprocess.run(
-            [sys.executable, str(ROOT.parent / "shared/corpus/make_corpus.py"), str(folder), "--originals",
-             str(args.files), "--max-variants", "0", "--megapixels", "12", "--seed", "3"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    files = sorted(folder.rglob("*.jpg"))[: args.files]
+    files = twelve_megapixel_files(args.folder, args.files)
     t = per_file(files)
     print(f"per file on {len(files)} JPEGs of {Image.open(files[0]).size}, CPU seconds:")
     for name, seconds in t.items():

@@ -45,12 +45,16 @@ def archive(s3_bucket: str) -> dict[str, bytes]:
 def in_bucket(settings, tmp_path: Path, s3_bucket: str, archive: dict[str, bytes]) -> str:
     """The archive imported in place from s3://bucket/parcels through a local manifest."""
     settings.DEDUPE_NEW_SOURCES_KEEP = "in_place"
-    rows = [[name, "parcels", f"P-{name[7]}", 1, "1 Main St", ""] for name in archive]
+    import_from_bucket(tmp_path, s3_bucket, [[name, "parcels", f"P-{name[7]}", 1, "1 Main St", ""] for name in archive])
+    return s3_bucket
+
+
+def import_from_bucket(tmp_path: Path, bucket: str, rows: list[list]) -> None:
+    """import_archive with a local manifest naming keys under s3://bucket/PREFIX."""
     call_command(
-        "import_archive", str(write_manifest(tmp_path, rows)), "--root", f"s3://{s3_bucket}/{PREFIX}",
+        "import_archive", str(write_manifest(tmp_path, rows)), "--root", f"s3://{bucket}/{PREFIX}",
         stdout=io.StringIO(), stderr=io.StringIO(),
     )  # fmt: skip
-    return s3_bucket
 
 
 def ours() -> int:
@@ -139,10 +143,7 @@ def test_a_key_that_leaves_the_prefix_is_refused_naming_the_file_and_the_rest_im
         for n, path in enumerate(["../secret.jpg", "images/./c.jpg", "images/c.jpg", "images/none.jpg"])
     ]
 
-    call_command(
-        "import_archive", str(write_manifest(tmp_path, rows)), "--root", f"s3://{s3_bucket}/{PREFIX}",
-        stdout=io.StringIO(), stderr=io.StringIO(),
-    )  # fmt: skip
+    import_from_bucket(tmp_path, s3_bucket, rows)
 
     problems = {p.path: p.reason for p in ImportProblem.objects.all()}
     assert problems["../secret.jpg"] == "path refused: key leaves the source's prefix ('..' refused)"
@@ -233,10 +234,7 @@ def test_copy_mode_from_a_bucket_reads_each_object_once_and_stores_each_content_
     settings.DEDUPE_NEW_SOURCES_KEEP = "copy"
     rows = [[name, "retired", f"R-{name[7]}", 1, "", ""] for name in archive]
 
-    call_command(
-        "import_archive", str(write_manifest(tmp_path, rows)), "--root", f"s3://{s3_bucket}/{PREFIX}",
-        stdout=io.StringIO(), stderr=io.StringIO(),
-    )  # fmt: skip
+    import_from_bucket(tmp_path, s3_bucket, rows)
 
     assert Blob.objects.count() == 2  # a.jpg and b.jpg are one content
     assert all(a.storage_name and a.origin_root == "" for a in Asset.objects.all())
@@ -250,10 +248,7 @@ def test_an_object_over_the_size_limit_is_refused_from_its_head_never_read(
     settings.DEDUPE_MAX_FILE_BYTES = len(archive["images/c.jpg"]) - 1
     caplog.set_level("INFO", logger="werkzeug")  # the S3 server's log of each request it answers
 
-    call_command(
-        "import_archive", str(write_manifest(tmp_path, [["images/c.jpg", "parcels", "P-c", 1, "", ""]])),
-        "--root", f"s3://{s3_bucket}/{PREFIX}", stdout=io.StringIO(), stderr=io.StringIO(),
-    )  # fmt: skip
+    import_from_bucket(tmp_path, s3_bucket, [["images/c.jpg", "parcels", "P-c", 1, "", ""]])
 
     problem = ImportProblem.objects.get()
     assert (problem.path, problem.reason) == ("images/c.jpg", f"file too large: {len(archive['images/c.jpg']):,} bytes")
