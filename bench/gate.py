@@ -51,23 +51,25 @@ def fill(n: int, queries: np.ndarray, rng: np.random.Generator) -> None:
         for start in range(0, n, BATCH):
             rows = range(start, min(n, start + BATCH))
             cursor.executemany(
-                "INSERT INTO dedupe_asset (id, source_id, origin_path, sha256, byte_size, storage_name, format,"
-                " content_pixels, state, inspection, unreadable_reason, thumbnail_name, imported_at)"
-                " VALUES (%s, %s, %s, %s, 1000, '', 'JPEG', NULL, 'active', 'readable', '', '', CURRENT_TIMESTAMP)",
+                "INSERT INTO dedupe_asset (id, source_id, origin_path, sha256, byte_size, storage_name, origin_root,"
+                " origin_etag, origin_moved_to, source_drift, format, content_pixels, state, inspection,"
+                " unreadable_reason, thumbnail_name, imported_at)"
+                " VALUES (%s, %s, %s, %s, 1000, '', '', '', '', '', 'JPEG', NULL, 'active', 'readable', '', '',"
+                " CURRENT_TIMESTAMP)",
                 [(i + 1, source.pk, f"p/{i}", f"{i:064x}") for i in rows],
             )
             cursor.executemany(
                 "INSERT INTO dedupe_fingerprint (asset_id, phash, dhash, phash_zoom, phash256, phash256_zoom,"
                 " pixel_sha256, phash256_mirror, feature_width, feature_height, keypoints, descriptors, grey,"
-                " grey_width, searched, computed_at)"
-                " VALUES (%s, %s, 0, %s, %s, %s, '', %s, 0, 0, %s, %s, %s, 0, TRUE, CURRENT_TIMESTAMP)",
+                " grey_width, chroma, content_code, searched, computed_at)"
+                " VALUES (%s, %s, 0, %s, %s, %s, '', %s, 0, 0, %s, %s, %s, 0, %s, %s, TRUE, CURRENT_TIMESTAMP)",
                 [(i + 1, int(signed(phash[i : i + 1])[0]), int(signed(zoom[i : i + 1])[0]), blank, blank, b"", b"",
-                  b"", b"") for i in rows],
+                  b"", b"", b"", b"") for i in rows],
             )  # fmt: skip
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT setval('dedupe_asset_id_seq', %s)", [n + 1])
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")  # as autovacuum leaves a settled table: index-only scans work
 
 
 def _mask(bits: int, rng: np.random.Generator) -> np.uint64:

@@ -136,11 +136,13 @@ def _write_readable(
         asset.content_pixels = round(probe.width * result.prints.content_width) * round(
             probe.height * result.prints.content_height
         )
-    Asset.objects.bulk_update(
-        [assets[asset_id] for asset_id in results],
-        ["inspection", "thumbnail_name", "format", "width", "height", "exif_orientation", "exif_captured_at",
-         "jpeg_quality", "content_pixels"],
-    )  # fmt: skip
+    facts = ["inspection", "thumbnail_name", "format", "width", "height", "exif_orientation", "exif_captured_at",
+             "jpeg_quality", "content_pixels"]  # fmt: skip
+    if len(results) == 1:  # the gate's one upload: bulk_update's CASE per column costs 10x a plain UPDATE
+        asset = assets[next(iter(results))]
+        Asset.objects.filter(pk=asset.pk).update(**{fact: getattr(asset, fact) for fact in facts})
+    else:
+        Asset.objects.bulk_update([assets[asset_id] for asset_id in results], facts)
     Fingerprint.objects.bulk_create(
         [
             Fingerprint(
