@@ -80,7 +80,6 @@ def upload_examine(data: bytes, *, source: Source, decode_copies: bool = False) 
         limits=header_limits(),
         min_side=settings.DEDUPE_DECODE_SIDE,
         thumbnail_side=settings.DEDUPE_THUMBNAIL_SIZE,
-        parallel=True,  # a device waits on this one file
     )[0]
     if isinstance(answer, sandbox.Failure):
         raise UploadRefused(answer.reason)

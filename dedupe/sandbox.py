@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,61 +115,26 @@ def _item_cpu(per_item: float) -> None:
 
 
 def _serve() -> None:
-    """The decoder process: hand each request to a capped grandchild, report how it ended.
-
-    The grandchild for the next request is forked as soon as the last one has ended, while the
-    parent reads its answers: a request does not wait for the fork (about 3 ms of an upload at
-    the gate). Until its request comes, the grandchild only waits on its own pipe.
-    """
+    """The decoder process: read a request, fork a capped grandchild to answer it, report its end."""
     _warm_up()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    spare = _spare(stdout)
     while True:
         header = stdin.readline(MAX_LINE)
         if not header:
             return
         request = json.loads(header)
         payloads = [stdin.read(size) for _, size in request["items"]]
-        pid = _hand_over(spare, header, payloads, stdout)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _answer(request, payloads, stdout)
+            except BaseException:  # noqa: BLE001 - whatever happened, the exit code tells the parent
+                code = 70
+            finally:
+                os._exit(code)
         stdout.write(json.dumps({"end": _wait(pid, request["wall_seconds"])}).encode() + b"\n")
         stdout.flush()
-        spare = _spare(stdout)
-
-
-def _spare(out: BinaryIO) -> tuple[int, int]:
-    """A grandchild waiting for one request on a pipe, and the pipe's end to send it on."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(write_end)
-            with os.fdopen(read_end, "rb") as pipe:  # closed before the first byte of a file is decoded
-                request = json.loads(pipe.readline(MAX_LINE))
-                payloads = [pipe.read(size) for _, size in request["items"]]
-            _answer(request, payloads, out)
-        except BaseException:  # noqa: BLE001 - whatever happened, the exit code tells the parent
-            code = 70
-        finally:
-            os._exit(code)
-    os.close(read_end)
-    return pid, write_end
-
-
-def _hand_over(spare: tuple[int, int], header: bytes, payloads: list[bytes], out: BinaryIO) -> int:
-    """Send the request to the waiting grandchild; one that died while idle (never for a file) is
-    replaced, so a file is not blamed for it. Returns the pid of the grandchild that has it."""
-    while True:
-        pid, write_end = spare
-        try:
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(header)
-                for data in payloads:
-                    pipe.write(data)
-            return pid
-        except BrokenPipeError:
-            os.waitpid(pid, 0)
-            spare = _spare(out)
 
 
 def _warm_up() -> None:
@@ -188,10 +152,6 @@ def _warm_up() -> None:
     # A textured picture, so that every path of the feature detector has run (and loaded) once.
     noise = Image.effect_noise((160, 120), 64).convert("RGB")
     partial.relate(partial.local_features(noise), partial.local_features(noise))
-    buffer = io.BytesIO()
-    noise.save(buffer, "JPEG")  # and the gate's path, on two threads
-    small = {"max_pixels": 10**6, "max_decoded_bytes": 10**7, "min_side": 32, "thumbnail_side": 48}
-    _inspect(buffer.getvalue(), **small, parallel=True)
 
 
 def _wait(pid: int, wall_seconds: float) -> str:
@@ -233,25 +193,12 @@ def _answer(request: dict, payloads: list[bytes], out: BinaryIO) -> None:
         out.flush()
 
 
-def _inspect(
-    data: bytes, *, max_pixels: int, max_decoded_bytes: int, min_side: int, thumbnail_side: int, parallel: bool = False
-) -> dict:
-    """Header, then the reduced upright decode, fingerprints and thumbnail: everything an asset needs.
-
-    `parallel` takes the local features on a second thread while the hashes and thumbnail are made
-    (OpenCV and Pillow let go of the GIL): for the gate, where a person's device waits on one file.
-    A batch gains nothing by it, since its workers keep every core busy already.
-    """
+def _inspect(data: bytes, *, max_pixels: int, max_decoded_bytes: int, min_side: int, thumbnail_side: int) -> dict:
+    """Header, then the reduced upright decode, fingerprints and thumbnail: everything an asset needs."""
     probe = imaging.probe_bytes(data, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
     im = imaging.decode_upright(data, min_side=min_side, orientation=probe.orientation)
-    if parallel:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            later = pool.submit(partial.local_features, im)
-            prints = imaging.fingerprint(im, thumbnail_side=thumbnail_side)
-            features = later.result().to_fields()
-    else:
-        prints = imaging.fingerprint(im, thumbnail_side=thumbnail_side)
-        features = partial.local_features(im).to_fields()
+    prints = imaging.fingerprint(im, thumbnail_side=thumbnail_side)
+    features = partial.local_features(im).to_fields()
     return {
         "features": {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in features.items()},
         "probe": asdict(probe) | {"captured_at": probe.captured_at.isoformat() if probe.captured_at else None},
@@ -292,17 +239,9 @@ class Sandbox:
         self._folder: tempfile.TemporaryDirectory | None = None
         self._lock = threading.Lock()
 
-    def inspect(
-        self,
-        items: list[tuple[int, bytes]],
-        *,
-        limits: Limits,
-        min_side: int,
-        thumbnail_side: int,
-        parallel: bool = False,
-    ) -> dict:
-        """(id, bytes) items to Inspection, or Failure with the reason a person reads (`parallel`: see _inspect)."""
-        params = asdict(limits) | {"min_side": min_side, "thumbnail_side": thumbnail_side, "parallel": parallel}
+    def inspect(self, items: list[tuple[int, bytes]], *, limits: Limits, min_side: int, thumbnail_side: int) -> dict:
+        """(id, bytes) items to Inspection, or Failure with the reason a person reads."""
+        params = asdict(limits) | {"min_side": min_side, "thumbnail_side": thumbnail_side}
         return self._run("inspect", items, params)
 
     def pixel_digests(self, items: list[tuple[int, bytes]], *, limits: Limits) -> dict:

@@ -51,6 +51,8 @@ def _file_bytes(request: HttpRequest, file: UploadedFile) -> bytes:
 
 
 def _matches(request: HttpRequest, matches: list[Match]) -> list[dict[str, Any]]:
+    if not matches:  # most uploads: no queries for nothing
+        return []
     readable = Source.objects.filter(slug__in=token_sources(calling_token(request), write=False))
     where = shown_on([m.asset_id for m in matches], within=set(readable.values_list("pk", flat=True)))
     return [
