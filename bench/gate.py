@@ -14,6 +14,7 @@ distances 0-8), then:
 """
 
 import argparse
+import gc
 import io
 import random
 import statistics
@@ -140,6 +141,7 @@ def main() -> None:
         print(
             f"{connection.vendor}; {args.hashes:,} fingerprinted images stored in {time.perf_counter() - start:.0f} s"
         )
+        gc.freeze()  # as config/wsgi.py does once the site is loaded, before it serves
         times = lookups(queries) | uploads(args.uploads)
     print(f"{'':<22}{'p50 ms':>9}{'p95 ms':>9}{'n':>6}")
     for name, values in times.items():

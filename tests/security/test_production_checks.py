@@ -71,6 +71,14 @@ def test_the_production_server_starts_with_a_strong_key_and_named_hosts(tmp_path
     assert "serving" in done.stdout
 
 
+def test_the_loaded_site_is_left_out_of_full_garbage_collections(tmp_path):
+    """config/wsgi.py freezes what it loaded: a full collection no longer walks it mid-request."""
+    done = run(tmp_path, ["-c", "import gc, config.wsgi; print(gc.get_freeze_count())"])
+
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) > 50_000  # Django, the apps and their modules
+
+
 def test_development_keeps_its_fallback_key(tmp_path):
     done = run(tmp_path, ["manage.py", "check", "--deploy"], DEBUG="1", SECRET_KEY="", ALLOWED_HOSTS="*")
 
