@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from . import sandbox
+from . import imaging, sandbox
 from .candidates import hash_table, near_radius, pair_evidence
 from .inspection import decoder, header_limits
 from .models import Asset, Fingerprint, Source
@@ -75,17 +75,23 @@ def upload_examine(data: bytes, *, source: Source, decode_copies: bool = False) 
     exact = [Match(c.pk, EXACT, 1.0, {"sha256": True}) for c in copies]
     if exact and not decode_copies:
         return Examined(data, sha256, None, exact)
+    nearby: list[np.ndarray] = []
+
+    def look_up(_: int, prints: imaging.Prints) -> None:  # in the database while the sandbox makes the rest
+        nearby.append(nearby_ids(prints.phash, prints.phash_zoom, near_radius()))
+
     answer = decoder().inspect(
         [(0, data)],
         limits=header_limits(),
         min_side=settings.DEDUPE_DECODE_SIDE,
         thumbnail_side=settings.DEDUPE_THUMBNAIL_SIZE,
+        hashed=None if exact else look_up,
     )[0]
     if isinstance(answer, sandbox.Failure):
         raise UploadRefused(answer.reason)
     examined = Examined(data, sha256, answer, exact)
     if not exact:
-        examined.matches = _similar(examined, source)
+        examined.matches = _similar(examined, source, nearby[0] if nearby else None)
     return examined
 
 
@@ -102,10 +108,12 @@ def upload_unsaved(examined: Examined, source: Source) -> tuple[Asset, Fingerpri
     return asset, fingerprint
 
 
-def _similar(examined: Examined, source: Source) -> list[Match]:
-    """Stored images within the near radius of the upload, verified as a scan verifies a pair."""
+def _similar(examined: Examined, source: Source, ids: np.ndarray | None = None) -> list[Match]:
+    """Stored images within the near radius of the upload (`ids`, when looked up already), verified
+    as a scan verifies a pair."""
     asset, fingerprint = upload_unsaved(examined, source)
-    ids = nearby_ids(fingerprint.phash, fingerprint.phash_zoom, near_radius())
+    if ids is None:
+        ids = nearby_ids(fingerprint.phash, fingerprint.phash_zoom, near_radius())
     if not len(ids):
         return []
     found = Asset.objects.select_related("source").in_bulk([int(i) for i in ids])  # by key only, as above

@@ -13,7 +13,7 @@ import functools
 import io
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, BinaryIO
 
@@ -310,16 +310,31 @@ def zoomed(im: Image.Image, keep: float = ZOOM_KEEP) -> Image.Image:
 
 
 def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
-    """All hashes and the WebP thumbnail from one upright decode.
+    """All hashes and the WebP thumbnail from one upright decode."""
+    thumb = shrunk(im, thumbnail_side)
+    return replace(hashes(thumb), thumbnail=webp(thumb))
 
-    Hashes are taken from the thumbnail, bars trimmed: pHash and dHash of the picture, pHash of
-    its centre (so a cropped copy meets its original), and 256-bit pHashes of both to verify.
-    """
-    thumb = im
-    if max(im.size) > thumbnail_side:  # shrink only: the reduced decode is usually small enough
-        thumb = ImageOps.contain(im, (thumbnail_side, thumbnail_side), Image.Resampling.BILINEAR)
+
+def shrunk(im: Image.Image, side: int) -> Image.Image:
+    """The picture within `side` pixels: what the thumbnail shows and the hashes are taken from."""
+    if max(im.size) > side:  # shrink only: the reduced decode is usually small enough
+        return ImageOps.contain(im, (side, side), Image.Resampling.BILINEAR)
+    return im
+
+
+def webp(thumb: Image.Image) -> bytes:
     buf = io.BytesIO()
     thumb.save(buf, "WEBP", quality=80, method=0)
+    return buf.getvalue()
+
+
+def hashes(thumb: Image.Image) -> Prints:
+    """Every hash of the (shrunk) picture, bars trimmed; `thumbnail` is left empty.
+
+    pHash and dHash of the picture, pHash of its centre (so a cropped copy meets its original),
+    of its mirror image, and 256-bit pHashes of these to verify. Apart from the thumbnail so the
+    sandbox can send them ahead of it (the gate looks them up meanwhile).
+    """
     grey = thumb.convert("L")  # every hash works on grey; convert once
     box = content_box(grey)
     content = grey.crop(box)
@@ -331,7 +346,7 @@ def fingerprint(im: Image.Image, *, thumbnail_side: int) -> Prints:
         phash_zoom=hash_to_int(imagehash.phash(centre)),
         phash256=hash_to_bytes(imagehash.phash(content, hash_size=16)),
         phash256_zoom=hash_to_bytes(imagehash.phash(centre, hash_size=16)),
-        thumbnail=buf.getvalue(),
+        thumbnail=b"",
         phash_mirror=hash_to_int(imagehash.phash(mirrored)),
         phash256_mirror=hash_to_bytes(imagehash.phash(mirrored, hash_size=16)),
         content_width=(box[2] - box[0]) / grey.width,

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -75,6 +75,10 @@ class Failure:
     """The file could not be read; `reason` is for a person."""
 
     reason: str
+
+
+class _CallerFailed(Exception):  # noqa: N818 - carries the caller's own exception out of the reading loop
+    """The caller's `hashed` raised; its exception is the cause, and is what the caller gets back."""
 
 
 class SandboxBroken(Exception):
@@ -178,11 +182,18 @@ def _wait(pid: int, wall_seconds: float) -> str:
 
 def _answer(request: dict, payloads: list[bytes], out: BinaryIO) -> None:
     enter_sandbox(memory_bytes=request["memory_bytes"], cpu_seconds=request["cpu_seconds"] * len(payloads))
+    params = dict(request["params"])
+    early = params.pop("early", False)
     for (item_id, _), data in zip(request["items"], payloads, strict=True):
         _item_cpu(request["cpu_seconds"])
+
+        def tell(value: dict, item_id: int = item_id) -> None:
+            out.write(json.dumps({"id": item_id, "early": value}).encode() + b"\n")
+            out.flush()
+
         answer: dict[str, Any]
         try:
-            answer = {"ok": OPERATIONS[request["op"]](data, **request["params"])}
+            answer = {"ok": OPERATIONS[request["op"]](data, **params, **({"tell": tell} if early else {}))}
         except imaging.UnreadableImage as exc:
             answer = {"problem": str(exc)}
         except MemoryError:
@@ -193,22 +204,45 @@ def _answer(request: dict, payloads: list[bytes], out: BinaryIO) -> None:
         out.flush()
 
 
-def _inspect(data: bytes, *, max_pixels: int, max_decoded_bytes: int, min_side: int, thumbnail_side: int) -> dict:
-    """Header, then the reduced upright decode, fingerprints and thumbnail: everything an asset needs."""
+def _inspect(
+    data: bytes,
+    *,
+    max_pixels: int,
+    max_decoded_bytes: int,
+    min_side: int,
+    thumbnail_side: int,
+    tell: Callable[[dict], None] | None = None,
+) -> dict:
+    """Header, then the reduced upright decode, fingerprints and thumbnail: everything an asset needs.
+
+    With `tell`, the header and hashes are sent ahead, before the thumbnail and local features
+    are made: the gate looks the hashes up in the archive meanwhile (Sandbox.inspect's `hashed`).
+    """
     probe = imaging.probe_bytes(data, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
     im = imaging.decode_upright(data, min_side=min_side, orientation=probe.orientation)
-    prints = imaging.fingerprint(im, thumbnail_side=thumbnail_side)
+    thumb = imaging.shrunk(im, thumbnail_side)
+    hashes = imaging.hashes(thumb)
+    if tell is not None:
+        tell({"prints": _print_fields(hashes)})
+    prints = replace(hashes, thumbnail=imaging.webp(thumb))
     features = partial.local_features(im).to_fields()
     return {
         "features": {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in features.items()},
-        "probe": asdict(probe) | {"captured_at": probe.captured_at.isoformat() if probe.captured_at else None},
-        "prints": asdict(prints)
-        | {
-            "phash256": prints.phash256.hex(),
-            "phash256_zoom": prints.phash256_zoom.hex(),
-            "phash256_mirror": prints.phash256_mirror.hex(),
-            "thumbnail": base64.b64encode(prints.thumbnail).decode(),
-        },
+        "probe": _probe_fields(probe),
+        "prints": _print_fields(prints),
+    }
+
+
+def _probe_fields(probe: imaging.Probe) -> dict:
+    return asdict(probe) | {"captured_at": probe.captured_at.isoformat() if probe.captured_at else None}
+
+
+def _print_fields(prints: imaging.Prints) -> dict:
+    return asdict(prints) | {
+        "phash256": prints.phash256.hex(),
+        "phash256_zoom": prints.phash256_zoom.hex(),
+        "phash256_mirror": prints.phash256_mirror.hex(),
+        "thumbnail": base64.b64encode(prints.thumbnail).decode(),
     }
 
 
@@ -239,10 +273,24 @@ class Sandbox:
         self._folder: tempfile.TemporaryDirectory | None = None
         self._lock = threading.Lock()
 
-    def inspect(self, items: list[tuple[int, bytes]], *, limits: Limits, min_side: int, thumbnail_side: int) -> dict:
-        """(id, bytes) items to Inspection, or Failure with the reason a person reads."""
-        params = asdict(limits) | {"min_side": min_side, "thumbnail_side": thumbnail_side}
-        return self._run("inspect", items, params)
+    def inspect(
+        self,
+        items: list[tuple[int, bytes]],
+        *,
+        limits: Limits,
+        min_side: int,
+        thumbnail_side: int,
+        hashed: Callable[[int, imaging.Prints], None] | None = None,
+    ) -> dict:
+        """(id, bytes) items to Inspection, or Failure with the reason a person reads.
+
+        `hashed(id, prints)` is called with each item's hashes (no thumbnail yet) as soon as the
+        grandchild has them, while it goes on to the thumbnail and local features: the gate's
+        lookup and the decoder then work at the same time. If it raises, the decoder is replaced
+        (its answer is read by no one) and the exception goes to the caller.
+        """
+        params = asdict(limits) | {"min_side": min_side, "thumbnail_side": thumbnail_side, "early": hashed is not None}
+        return self._run("inspect", items, params, hashed)
 
     def pixel_digests(self, items: list[tuple[int, bytes]], *, limits: Limits) -> dict:
         """(id, bytes) items to the SHA-256 of their full-size upright pixels (hex), or Failure."""
@@ -257,13 +305,22 @@ class Sandbox:
             self._folder.cleanup()
             self._folder = None
 
-    def _run(self, op: str, items: list[tuple[int, bytes]], params: dict) -> dict:
+    def _run(
+        self,
+        op: str,
+        items: list[tuple[int, bytes]],
+        params: dict,
+        hashed: Callable[[int, imaging.Prints], None] | None = None,
+    ) -> dict:
         """Answer every item; a file that stops the grandchild is reported and the rest sent again."""
         results: dict[int, Any] = {}
         with self._lock:
             while len(results) < len(items):
                 todo = [item for item in items if item[0] not in results]
-                answers, failure = self._request(op, todo, params)
+                try:
+                    answers, failure = self._request(op, todo, params, hashed)
+                except _CallerFailed as failed:
+                    raise failed.__cause__ or failed from None
                 results.update(answers)
                 if failure is not None:
                     self.close()
@@ -271,7 +328,13 @@ class Sandbox:
                         results[todo[len(answers)][0]] = Failure(failure)  # the file it was on when it stopped
         return results
 
-    def _request(self, op: str, items: list[tuple[int, bytes]], params: dict) -> tuple[dict, str | None]:
+    def _request(
+        self,
+        op: str,
+        items: list[tuple[int, bytes]],
+        params: dict,
+        hashed: Callable[[int, imaging.Prints], None] | None = None,
+    ) -> tuple[dict, str | None]:
         """Send one request: the answers, and why the grandchild stopped early (None when it did not).
 
         Raises SandboxBroken when the decoder process itself is gone: that is not the file's doing.
@@ -295,6 +358,9 @@ class Sandbox:
             stdin.flush()
             for item_id, _ in items:
                 line = _line(stdout)
+                if "early" in line and hashed is not None:
+                    self._tell(hashed, item_id, _checked_early(item_id, line))
+                    line = _line(stdout)
                 if "end" in line:
                     return answers, _stopped_reason(line["end"], self.cpu_seconds)
                 answers[item_id] = _checked(op, item_id, line)
@@ -307,6 +373,13 @@ class Sandbox:
         if end != {"end": "ok"}:
             return answers, _stopped_reason(str(end.get("end")), self.cpu_seconds)
         return answers, None
+
+    def _tell(self, hashed: Callable[[int, imaging.Prints], None], item_id: int, prints: imaging.Prints) -> None:
+        try:
+            hashed(item_id, prints)
+        except BaseException as exc:
+            self.close()  # the rest of its answer would be read by no one
+            raise _CallerFailed from exc
 
     def _started(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
@@ -353,7 +426,7 @@ def _checked(op: str, item_id: int, line: dict) -> "Inspection | str | Failure":
     ok = line["ok"]
     if op == "pixels":
         return bytes.fromhex(_text(ok["sha256"])).hex()
-    probe, prints = ok["probe"], ok["prints"]
+    probe = ok["probe"]
     captured, orientation = probe["captured_at"], probe["orientation"]
     return Inspection(
         probe=imaging.Probe(
@@ -364,19 +437,30 @@ def _checked(op: str, item_id: int, line: dict) -> "Inspection | str | Failure":
             captured_at=None if captured is None else datetime.fromisoformat(_text(captured)),
             jpeg_quality=None if probe["jpeg_quality"] is None else _int(probe["jpeg_quality"]),
         ),
-        prints=imaging.Prints(
-            phash=_int(prints["phash"]),
-            dhash=_int(prints["dhash"]),
-            phash_zoom=_int(prints["phash_zoom"]),
-            phash256=bytes.fromhex(_text(prints["phash256"])),
-            phash256_zoom=bytes.fromhex(_text(prints["phash256_zoom"])),
-            thumbnail=base64.b64decode(_text(prints["thumbnail"]), validate=True),
-            phash_mirror=_int(prints["phash_mirror"]),
-            phash256_mirror=_hash256(prints["phash256_mirror"]),
-            content_width=_share(prints["content_width"]),
-            content_height=_share(prints["content_height"]),
-        ),
+        prints=_prints(ok["prints"]),
         features=_features(ok["features"]),
+    )
+
+
+def _checked_early(item_id: int, line: dict) -> imaging.Prints:
+    """An item's hashes sent ahead of its answer, checked as the answer's are (no thumbnail yet)."""
+    if line.get("id") != item_id:
+        raise ValueError(f"hashes for {line.get('id')!r} where {item_id} was expected")
+    return _prints(line["early"]["prints"])
+
+
+def _prints(prints: dict) -> imaging.Prints:
+    return imaging.Prints(
+        phash=_int(prints["phash"]),
+        dhash=_int(prints["dhash"]),
+        phash_zoom=_int(prints["phash_zoom"]),
+        phash256=bytes.fromhex(_text(prints["phash256"])),
+        phash256_zoom=bytes.fromhex(_text(prints["phash256_zoom"])),
+        thumbnail=base64.b64decode(_text(prints["thumbnail"]), validate=True),
+        phash_mirror=_int(prints["phash_mirror"]),
+        phash256_mirror=_hash256(prints["phash256_mirror"]),
+        content_width=_share(prints["content_width"]),
+        content_height=_share(prints["content_height"]),
     )
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -206,6 +207,38 @@ def test_an_answer_out_of_turn_is_not_believed():
         sandbox._checked("pixels", 7, {"id": 7, "ok": {"sha256": 5}})
     with pytest.raises(ValueError):
         sandbox._checked("pixels", 7, {"id": 7, "ok": {"sha256": "not hex"}})
+    with pytest.raises(ValueError, match="expected"):  # hashes sent ahead, for another file
+        sandbox._checked_early(7, {"id": 8, "early": {"prints": {}}})
+    with pytest.raises(KeyError):  # hashes nobody asked for are no answer
+        sandbox._checked("inspect", 7, {"id": 7, "early": {"prints": {}}})
+
+
+@pytest.mark.backend_blind  # the sandbox alone decides
+def test_hashes_sent_ahead_are_the_answers_own():
+    """The gate looks an upload's hashes up while the sandbox makes its thumbnail and features."""
+    box, heard = decoder(), []
+    answers = box.inspect([(1, jpeg_bytes(photo(1))), (2, jpeg_bytes(photo(2)))], limits=LIMITS, min_side=256,
+                          thumbnail_side=640, hashed=lambda item, prints: heard.append((item, prints)))  # fmt: skip
+
+    assert [item for item, _ in heard] == [1, 2]
+    for item, prints in heard:
+        assert prints.thumbnail == b"" and answers[item].prints.thumbnail  # the thumbnail comes with the answer
+        assert prints == replace(answers[item].prints, thumbnail=b"")
+    box.close()
+
+
+@pytest.mark.backend_blind  # the sandbox alone decides
+def test_a_lookup_that_fails_reaches_the_caller_and_the_next_file_is_decoded():
+    box = decoder()
+
+    def database_down(item: int, prints: object) -> None:
+        raise ConnectionError("the database went away")
+
+    with pytest.raises(ConnectionError, match="went away"):
+        box.inspect([(1, jpeg_bytes(photo(1)))], limits=LIMITS, min_side=256, thumbnail_side=640, hashed=database_down)
+    answers = box.inspect([(2, jpeg_bytes(photo(2)))], limits=LIMITS, min_side=256, thumbnail_side=640)
+    assert isinstance(answers[2], sandbox.Inspection)
+    box.close()
 
 
 WORST_MODE = {"JPEG": "RGB", "PNG": "RGBA", "WEBP": "RGBA", "TIFF": "RGBA", "GIF": "P", "BMP": "RGB", "HEIF": "RGBA"}
