@@ -157,6 +157,36 @@ def address_flagged(ids: Iterable[int]) -> set[Pair]:
     return {(a, b) for a, b in rows.iterator(chunk_size=5000) if a in wanted and b in wanted}
 
 
+def truth_labels(truth: Path, ids: dict[str, int]) -> dict[int, tuple[str, str, str]]:
+    """Each labelled asset's path, group and transform, from truth.csv."""
+    with open(truth, newline="") as f:
+        return {ids[r["path"]]: (r["path"], r["group"], r["transform"]) for r in csv.DictReader(f) if r["path"] in ids}
+
+
+def pairs_described(pairs: Iterable[Pair], labels: dict[int, tuple[str, str, str]]) -> list[dict]:
+    """The pairs with what the answer key says of each file and, where a candidate was proposed, how
+    it was found (kind, score, evidence): what a person needs to trace a wrong or a missed pair."""
+    pairs = sorted(pairs)
+    ids = {x for p in pairs for x in p}
+    proposed = {
+        (a, b): (kind, score, evidence)
+        for a, b, kind, score, evidence in Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list(
+            "asset_a", "asset_b", "kind", "score", "evidence"
+        )
+    }
+    described = []
+    for a, b in pairs:
+        row: dict = {"a": a, "b": b}
+        for side, asset in (("a", a), ("b", b)):
+            path, group, transform = labels.get(asset, ("", "", ""))
+            row |= {f"path_{side}": path, f"group_{side}": group, f"transform_{side}": transform}
+        if (a, b) in proposed:
+            kind, score, evidence = proposed[(a, b)]
+            row |= {"kind": kind, "score": score, "evidence": evidence}
+        described.append(row)
+    return described
+
+
 def candidate_pairs(ids: Iterable[int]) -> dict[Pair, float]:
     """Open pairs proposed as one photograph (every kind is: none is only 'same scene')."""
     wanted = set(ids)

@@ -10,7 +10,7 @@ exactly in the original.
 No ORM here.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -43,10 +43,15 @@ MIN_SPREAD = 8.0  # grey levels: a flatter template matches anything
 def whole_frames_disagree(a: "Features", b: "Features", *, max_disagreeing: float = MAX_DISAGREEING) -> bool:
     """Two whole pictures laid over each other (scaled, not moved) disagree in more cells than one
     photograph's copies do: the same site after a large change, which whole-frame hashes pass."""
-    if not (len(a.grey) and len(b.grey)) or abs(a.width / a.height - b.width / b.height) > 0.02:
+    if not (len(a.grey) and len(b.grey)) or not same_shape(a, b):
         return False
     scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
     return disagreement(a, b, scale) > max_disagreeing or changed_region(a, b, scale) > MAX_CHANGED
+
+
+def same_shape(a: "Features", b: "Features") -> bool:
+    """Whether two frames have one aspect ratio, so that one can be laid over the other whole."""
+    return abs(a.width / a.height - b.width / b.height) <= 0.02
 
 
 def changed_region(inner: "Features", outer: "Features", model: np.ndarray) -> float:
@@ -135,22 +140,47 @@ def pixel_fit(inner: "Features", outer: "Features") -> tuple[np.ndarray, float] 
     """Where the whole inner picture sits in the outer one, unturned, by its small grey image: the
     model (inner's feature frame to outer's) and its correlation, or None when nothing fits well."""
     (ih, iw), (oh, ow) = inner.grey.shape, outer.grey.shape
-    best: tuple[float, float, tuple[int, int]] | None = None
-    for share in FIT_SHARES:
-        tw = round(share * ow)
-        th = round(tw * ih / iw)
-        if th > oh or min(tw, th) < 12:
-            continue
-        template = cv2.resize(inner.grey, (tw, th), interpolation=cv2.INTER_AREA)
-        if float(template.std()) < MIN_SPREAD:
-            continue
-        _, score, _, at = cv2.minMaxLoc(cv2.matchTemplate(outer.grey, template, cv2.TM_CCOEFF_NORMED))
-        if best is None or score > best[0]:
-            best = (score, tw / iw, (int(at[0]), int(at[1])))
-    if best is None or best[0] < MIN_CORRELATION:
+    best = _best_placement(inner.grey, outer.grey, FIT_SHARES)
+    if best is None:
         return None
-    score, scale, (x, y) = best
+    # The shares are 3.4 % apart: a misfit of up to 1.7 % of the width, a pixel or two at the far
+    # edge of the grey image, enough to make a copy's edge cells disagree. Every template width
+    # between the best share's neighbours is tried as well.
+    step = float(FIT_SHARES[1] / FIT_SHARES[0])
+    widths = np.arange(np.floor(best.width / step), np.ceil(best.width * step) + 1) / ow
+    best = max(best, _best_placement(inner.grey, outer.grey, widths) or best)
+    if best.correlation < MIN_CORRELATION:
+        return None
     to_grey = np.diag([iw / inner.width, ih / inner.height, 1.0])
     from_grey = np.diag([outer.width / ow, outer.height / oh, 1.0])
-    placed = np.array([[scale, 0, x], [0, scale, y], [0, 0, 1]], dtype=np.float64)
-    return from_grey @ placed @ to_grey, score
+    # the template's own scales: its height is rounded apart from its width, and a model that
+    # scaled both by the width's share misplaced a copy's bottom edge by up to half a grey pixel
+    placed = np.array([[best.width / iw, 0, best.x], [0, best.height / ih, best.y], [0, 0, 1]], dtype=np.float64)
+    return from_grey @ placed @ to_grey, best.correlation
+
+
+class _Placement(NamedTuple):
+    correlation: float
+    width: int  # the template's size in pixels of the outer grey image
+    height: int
+    x: int  # its top left there
+    y: int
+
+
+def _best_placement(inner: np.ndarray, outer: np.ndarray, shares: np.ndarray) -> _Placement | None:
+    """The best correlation of the inner grey image scaled to each share of the outer one's width,
+    or None when no share gives a template worth matching."""
+    (ih, iw), (oh, ow) = inner.shape, outer.shape
+    best: _Placement | None = None
+    for share in shares:
+        tw = round(share * ow)
+        th = round(tw * ih / iw)
+        if th > oh or tw > ow or min(tw, th) < 12:
+            continue
+        template = cv2.resize(inner, (tw, th), interpolation=cv2.INTER_AREA)
+        if float(template.std()) < MIN_SPREAD:
+            continue
+        _, score, _, at = cv2.minMaxLoc(cv2.matchTemplate(outer, template, cv2.TM_CCOEFF_NORMED))
+        if best is None or score > best.correlation:
+            best = _Placement(float(score), tw, th, int(at[0]), int(at[1]))
+    return best

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 from django.db import transaction
 
-from . import content, overlay, partial
+from . import content, partial
 from .actions import Action, Subject
 from .addresses import address_key
 from .audit import audit_record
@@ -92,9 +92,7 @@ def partial_candidates_record(scan: ScanRun, first: int, last: int) -> int:
     )
     if not new:
         return 0
-    same_property = address_pairs(new, scan.upto_asset)
-    strangers = content_pairs(scan, new) - same_property
-    return pairs_verify_record(scan, same_property | strangers, strangers=strangers)
+    return pairs_verify_record(scan, address_pairs(new, scan.upto_asset) | content_pairs(scan, new))
 
 
 def content_pairs(scan: ScanRun, new_ids: Iterable[int]) -> set[tuple[int, int]]:
@@ -184,14 +182,18 @@ def mirror_candidates_record(scan: ScanRun, pairs: set[tuple[int, int]]) -> int:
     return pairs_verify_record(scan, pairs, mirrored=pairs)
 
 
-def pairs_verify_record(
-    scan: ScanRun,
-    found: set[tuple[int, int]],
-    mirrored: frozenset | set = frozenset(),
-    strangers: frozenset | set = frozenset(),
-) -> int:
-    """Verify the pairs not already recorded from stored features and upsert the partial copies;
-    `strangers` (pairs on no common property) are held to STRANGERS_MAX_DISAGREEING."""
+def share_property(a: set[str], b: set[str]) -> bool:
+    """Whether two assets are shown on records of one property (addresses spelled alike)."""
+    return bool(({address_key(x) for x in a} & {address_key(y) for y in b}) - {""})
+
+
+def pairs_verify_record(scan: ScanRun, found: set[tuple[int, int]], mirrored: frozenset | set = frozenset()) -> int:
+    """Verify the pairs not already recorded from stored features and upsert the partial copies.
+
+    Pairs on no common property are held to STRANGERS_*, however they were found: by content
+    code, or by the mirror search, whose pairs are verified as partial copies when they are no
+    mirror image (before, those went to the same property's bar, and two drawn facades of one
+    template on two properties passed as `whole` copies at 13 and 14 cells of 144)."""
     ids = {x for pair in found for x in pair}
     known = set(Candidate.objects.filter(asset_a__in=ids, asset_b__in=ids).values_list("asset_a", "asset_b"))
     pairs = sorted(found - known)
@@ -211,7 +213,7 @@ def pairs_verify_record(
             assets[a_id],
             assets[b_id],
             mirror_candidate=(a_id, b_id) in mirrored,
-            strict=(a_id, b_id) in strangers,
+            strict=not share_property(addresses.get(a_id, set()), addresses.get(b_id, set())),
         )
         if facts is not None:
             rows.append(
@@ -232,13 +234,17 @@ def pair_evidence(
         distance = min(bits(fa.phash256, fb.phash256_mirror), bits(fa.phash256_mirror, fb.phash256))
         # two framings of a symmetric facade are mirror images of each other by their hashes; the
         # pixels (colour too) of one photograph flipped agree everywhere
-        if distance <= DEFAULT_VERIFY_RADIUS and not _mirror_disagrees(fa, fb):
+        if distance <= DEFAULT_VERIFY_RADIUS and _mirror_agrees(fa, fb, strict=strict):
             return {"relation": "mirrored", "phash256_mirror": distance, "score": round(0.9 - distance / 512, 4)}
     if not (fa.descriptors and fb.descriptors):
         return None
     if strict:
         found = partial.relate(
-            features_of(fa), features_of(fb), max_disagreeing=STRANGERS_MAX_DISAGREEING, min_side=STRANGERS_MIN_SIDE
+            features_of(fa),
+            features_of(fb),
+            max_disagreeing=STRANGERS_MAX_DISAGREEING,
+            min_side=STRANGERS_MIN_SIDE,
+            alternatives=False,
         )
     else:
         found = partial.relate(features_of(fa), features_of(fb))
@@ -262,13 +268,12 @@ def pair_evidence(
     }  # fmt: skip
 
 
-def _mirror_disagrees(fa: Fingerprint, fb: Fingerprint) -> bool:
-    """Whether the pixels of one picture flipped and the other disagree (False when not stored)."""
+def _mirror_agrees(fa: Fingerprint, fb: Fingerprint, *, strict: bool) -> bool:
+    """Whether the pixels of one picture flipped and the other agree (True when not stored: the
+    assets inspected before the small images were kept pass on their hashes, as they did then)."""
     if not (fa.grey and fb.grey):
-        return False
-    return overlay.whole_frames_disagree(
-        partial.mirrored(features_of(fa)), features_of(fb), max_disagreeing=overlay.FLIP_MAX_DISAGREEING
-    )
+        return True
+    return partial.mirror_agrees(features_of(fa), features_of(fb), min_side=STRANGERS_MIN_SIDE if strict else 0.0)
 
 
 def _full_size_region(region: list[list[float]], outer: Asset, fo: Fingerprint) -> list[list[float]]:

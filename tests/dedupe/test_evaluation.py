@@ -88,3 +88,34 @@ def test_precision_and_recall_count_only_true_pairs_found():
 def test_nothing_to_flag_and_nothing_flagged_is_perfect():
     assert address_flag_score([(1, 2)], {(1, 2): "resize"}, set(), set())["precision"] == 1.0
     assert address_flag_score([(1, 2)], {(1, 2): "resize"}, set(), set())["recall"] == 1.0
+
+
+@pytest.mark.django_db
+def test_it_lists_the_false_and_the_missed_pairs_with_what_the_answer_key_says_of_each_file(tmp_path):
+    from dedupe.models import Asset, Candidate
+
+    manifest = corpus(tmp_path)
+    call_command("import_archive", str(manifest), "--sync", "--json", stdout=io.StringIO())
+    scan, _ = scan_start(started_by="test")
+    scan_run_here(scan)
+    by_path = dict(Asset.objects.values_list("origin_path", "pk"))
+    first, second = sorted((by_path["images/g0-original.jpg"], by_path["images/g1-resize.jpg"]))
+    Candidate.objects.create(
+        asset_a_id=first, asset_b_id=second, kind="partial", score=0.6, evidence={"relation": "whole"}
+    )
+    missed = sorted((by_path["images/g2-original.jpg"], by_path["images/g2-resize.jpg"]))
+    Candidate.objects.filter(asset_a_id=missed[0], asset_b_id=missed[1]).delete()
+    out = io.StringIO()
+
+    call_command("evaluate", str(tmp_path / "truth.csv"), "--json", "--false-pairs", "--missed-pairs", stdout=out)
+
+    result = json.loads(out.getvalue())
+    [false] = result["false_pairs"]
+    assert {false["path_a"], false["path_b"]} == {"images/g0-original.jpg", "images/g1-resize.jpg"}
+    assert {false["group_a"], false["group_b"]} == {"g0", "g1"} and false["transform_a"] in {"original", "resize"}
+    assert false["kind"] == "partial" and false["evidence"] == {"relation": "whole"}
+    [lost] = result["missed_pairs"]
+    assert (lost["a"], lost["b"]) == tuple(missed) and "kind" not in lost
+    text = io.StringIO()
+    call_command("evaluate", str(tmp_path / "truth.csv"), "--false-pairs", stdout=text)
+    assert "false pair: images/g0-original.jpg (g0, original) | images/g1-resize.jpg (g1, resize)" in text.getvalue()

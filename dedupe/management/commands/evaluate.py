@@ -13,7 +13,9 @@ from dedupe.evaluation import (
     load_lookalikes,
     load_truth,
     load_wrong_attachments,
+    pairs_described,
     score,
+    truth_labels,
 )
 
 
@@ -29,6 +31,16 @@ class Command(BaseCommand):
             help="wrong_attachments.csv: copies attached to another property's record; scores the address flag",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--false-pairs",
+            action="store_true",
+            help="list the pairs proposed that are not true pairs: each file's group and transform, the evidence",
+        )
+        parser.add_argument(
+            "--missed-pairs",
+            action="store_true",
+            help="list the true pairs not proposed, with each file's group and transform",
+        )
         parser.add_argument(
             "--baseline", action="store_true", help="also score imagehash pHash, naive decode, threshold 10, all pairs"
         )
@@ -47,14 +59,29 @@ class Command(BaseCommand):
         if options["wrong_attachments"]:
             wrong = load_wrong_attachments(options["wrong_attachments"], ids)
             result["address_flag"] = address_flag_score(found, truth, wrong, address_flagged(ids.values()))
+        if options["false_pairs"] or options["missed_pairs"]:
+            labels = truth_labels(options["truth"], ids)
+            if options["false_pairs"]:
+                result["false_pairs"] = pairs_described(found.keys() - truth.keys(), labels)
+            if options["missed_pairs"]:
+                result["missed_pairs"] = pairs_described(truth.keys() - found.keys(), labels)
         if options["baseline"]:
             result["baseline"] = score(baseline_pairs(ids.values()), truth, lookalikes, kinds)
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
         self._print("Dedupe Desk", result)
+        for heading in ("false_pairs", "missed_pairs"):
+            for row in result.get(heading, []):
+                self.stdout.write(self._pair_line(heading.replace("_", " ").rstrip("s"), row))
         if "baseline" in result:
             self._print("Baseline (imagehash pHash, threshold 10, all pairs)", result["baseline"])
+
+    @staticmethod
+    def _pair_line(title: str, row: dict) -> str:
+        files = " | ".join(f"{row[f'path_{s}']} ({row[f'group_{s}']}, {row[f'transform_{s}']})" for s in "ab")
+        found = f"  {row['kind']} {row['score']} {json.dumps(row['evidence'])}" if "kind" in row else ""
+        return f"  {title}: {files}{found}"
 
     def _print(self, title: str, r: dict) -> None:
         self.stdout.write(f"{title}: precision {r['precision']:.4f}  recall {r['recall']:.4f}  F1 {r['f1']:.4f}")
