@@ -48,12 +48,16 @@ def corpus(root):
     return write_manifest(root, rows)
 
 
-@pytest.mark.django_db
-def test_it_scores_the_address_flag_on_a_scanned_corpus(tmp_path):
-    manifest = corpus(tmp_path)
-    call_command("import_archive", str(manifest), "--sync", "--json", stdout=io.StringIO())
+def scanned(tmp_path) -> None:
+    """The small corpus imported and scanned, here and now."""
+    call_command("import_archive", str(corpus(tmp_path)), "--sync", "--json", stdout=io.StringIO())
     scan, _ = scan_start(started_by="test")
     scan_run_here(scan)
+
+
+@pytest.mark.django_db
+def test_it_scores_the_address_flag_on_a_scanned_corpus(tmp_path):
+    scanned(tmp_path)
     out = io.StringIO()
 
     call_command(
@@ -94,10 +98,7 @@ def test_nothing_to_flag_and_nothing_flagged_is_perfect():
 def test_it_lists_the_false_and_the_missed_pairs_with_what_the_answer_key_says_of_each_file(tmp_path):
     from dedupe.models import Asset, Candidate
 
-    manifest = corpus(tmp_path)
-    call_command("import_archive", str(manifest), "--sync", "--json", stdout=io.StringIO())
-    scan, _ = scan_start(started_by="test")
-    scan_run_here(scan)
+    scanned(tmp_path)
     by_path = dict(Asset.objects.values_list("origin_path", "pk"))
     first, second = sorted((by_path["images/g0-original.jpg"], by_path["images/g1-resize.jpg"]))
     Candidate.objects.create(
