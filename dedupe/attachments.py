@@ -6,8 +6,22 @@ is ever without its history step and the audit event it belongs to.
 """
 
 from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
 
 from .models import Attachment, AttachmentChange, AuditEvent
+
+
+def attachments_locked(**filters: Any) -> QuerySet[Attachment]:
+    """The attachments matching `filters`, locked until commit, and nothing else locked.
+
+    An attachment's default ordering (record, then the record's source) joins the source, and a
+    plain FOR UPDATE locks every joined row: each move of a placeholder held its source's row,
+    against which every insert into that source checks its foreign key. Fifty tablets uploading
+    into one source deadlocked on it (bench/load.py --tablets: 28 server errors in 1,339 uploads).
+    """
+    return Attachment.objects.select_for_update(of=("self",)).filter(**filters).order_by("pk")
 
 
 @dataclass(frozen=True)

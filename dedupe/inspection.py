@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from . import sandbox
 from .actions import Action, Subject
-from .attachments import attachment_repoint
+from .attachments import attachment_repoint, attachments_locked
 from .audit import audit_record
 from .models import Asset, Attachment, AuditEvent, Fingerprint, ImportProblem
 from .originals import original_open
@@ -167,7 +167,7 @@ def _write_readable(
 def _mark_unreadable(asset: Asset, problem: str, event: AuditEvent) -> None:
     """An unreadable asset keeps its bytes; the placeholders showing it become stripped."""
     Asset.objects.filter(pk=asset.pk).update(inspection=Asset.Inspection.UNREADABLE, unreadable_reason=problem)
-    shown = Attachment.objects.select_for_update().filter(asset=asset, state__in=Attachment.SHOWN)
+    shown = attachments_locked(asset=asset, state__in=Attachment.SHOWN)
     for attachment in shown:
         reason = f"asset {asset.pk} is unreadable: {problem}"
         attachment_repoint(

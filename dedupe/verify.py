@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from .actions import Action, Subject
-from .attachments import attachment_repoint
+from .attachments import attachment_repoint, attachments_locked
 from .audit import audit_record
 from .buckets import ObjectUnavailable, object_chunks, object_facts
 from .models import Asset, Attachment, Source
@@ -113,7 +113,7 @@ def _object_touched(asset: Asset) -> bool:
 
 
 def _mark_drifted(asset: Asset, why: str, actor_name: str) -> None:
-    shown = list(Attachment.objects.select_for_update().filter(asset=asset, state__in=Attachment.SHOWN))
+    shown = list(attachments_locked(asset=asset, state__in=Attachment.SHOWN))
     event = audit_record(
         action=Action.SOURCES_DRIFT,
         actor_name=actor_name,

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from dedupe.actions import Action, Subject
-from dedupe.attachments import attachment_repoint
+from dedupe.attachments import attachment_repoint, attachments_locked
 from dedupe.audit import audit_record
 from dedupe.models import Asset, Attachment, Candidate, Source
 from dedupe.source_writes import source_quarantine_after_commit, source_return_after_commit
@@ -80,9 +80,7 @@ def merge_onto(*, canonical: Asset, duplicate: Asset, decision: Decision, actor)
         raise MergeRefused(f"image {dup.pk} cannot be quarantined: " + "; ".join(holds))
     merge = Merge.objects.create(duplicate=dup, canonical=target, decision=decision)
     moved = _move_pairs(merge, deciding=decision.candidate_id)
-    shown = list(
-        Attachment.objects.select_for_update().filter(asset=dup, state__in=Attachment.SHOWN).select_related("record")
-    )
+    shown = list(attachments_locked(asset=dup, state__in=Attachment.SHOWN).select_related("record"))
     event = audit_record(
         action=Action.ASSET_MERGE,
         actor=actor,

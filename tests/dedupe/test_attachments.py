@@ -1,13 +1,14 @@
 """The one way a placeholder is re-pointed: the attachment and its history step move together."""
 
 import re
+import threading
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
-from dedupe.attachments import attachment_repoint
+from dedupe.attachments import attachment_repoint, attachments_locked
 from dedupe.audit import audit_record
-from dedupe.models import Attachment, AttachmentChange
+from dedupe.models import Attachment, AttachmentChange, Record
 from tests.conftest import ROOT
 from tests.factories import archive_rows
 
@@ -45,3 +46,35 @@ def test_no_other_module_writes_an_attachments_history_or_saves_its_asset():
         and by_hand.search(path.read_text())
     ]  # fmt: skip
     assert offenders == []
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: SQLite locks the whole database")
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_attachment_leaves_its_record_and_source_free_for_other_writers():
+    """Every move of a placeholder locks its attachment; its source's row must stay free, or each
+    insert into that source (its foreign-key check) waits for the move, and uploads deadlock."""
+    source, [(record, asset), _] = archive_rows("locks")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                assert [a.asset_id for a in attachments_locked(record=record)] == [asset.pk]
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")  # before the fix: "canceling statement due to lock timeout"
+            Record.objects.create(source=source, external_id="LOCK-new")  # checks its key on the source's row
+            cursor.execute("SELECT 1 FROM dedupe_record WHERE id = %s FOR UPDATE", [record.pk])
+            cursor.execute("SELECT 1 FROM dedupe_source WHERE id = %s FOR UPDATE", [source.pk])
+    finally:
+        release.set()
+        holder.join()
