@@ -55,12 +55,13 @@ class Examined:
         return self.matches[0] if self.matches else None
 
 
-def stored_copies(sha256: str) -> list[Asset]:
-    """Active images with these bytes that are not known unreadable, oldest first."""
+def stored_copies(sha256: str) -> list[int]:
+    """Ids of active images with these bytes that are not known unreadable, oldest first."""
     # Filtered here, not in SQL: with state or inspection in the WHERE, SQLite without fresh
     # statistics may walk the state index (every active image) instead of the SHA-256 one.
-    same_bytes = Asset.objects.filter(sha256=sha256).order_by("pk")
-    usable = [a for a in same_bytes if a.state == Asset.State.ACTIVE and a.inspection != Asset.Inspection.UNREADABLE]
+    same_bytes = Asset.objects.filter(sha256=sha256).order_by("pk").values_list("pk", "state", "inspection")
+    usable = [pk for pk, state, inspection in same_bytes
+              if state == Asset.State.ACTIVE and inspection != Asset.Inspection.UNREADABLE]  # fmt: skip
     return usable[:MAX_MATCHES]
 
 
@@ -72,7 +73,7 @@ def upload_examine(data: bytes, *, source: Source, decode_copies: bool = False) 
         raise UploadRefused(f"file too large: {len(data):,} bytes")
     sha256 = hashlib.sha256(data).hexdigest()
     copies = stored_copies(sha256)
-    exact = [Match(c.pk, EXACT, 1.0, {"sha256": True}) for c in copies]
+    exact = [Match(pk, EXACT, 1.0, {"sha256": True}) for pk in copies]
     if exact and not decode_copies:
         return Examined(data, sha256, None, exact)
     nearby: list[np.ndarray] = []

@@ -32,7 +32,14 @@ def blob_keep(sha256: str, byte_size: int, opener: Callable[[], IO[bytes]]) -> t
         # No extension: an uploaded ".html" or ".svg" must never become a live page if the media
         # folder is ever served as files; the sandbox records what the bytes are.
         name = default_storage.save(f"blobs/{sha256[:2]}/{sha256}", File(f))
-    Blob.objects.update_or_create(sha256=sha256, defaults={"storage_name": name, "byte_size": byte_size})
+    # One upsert: update_or_create costs six statements (a savepoint around each try), and the gate
+    # waits for each of them while it holds the upload's lock.
+    Blob.objects.bulk_create(
+        [Blob(sha256=sha256, storage_name=name, byte_size=byte_size)],
+        update_conflicts=True,
+        unique_fields=["sha256"],
+        update_fields=["storage_name", "byte_size"],
+    )
     return name, True
 
 

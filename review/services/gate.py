@@ -93,7 +93,7 @@ def _decide_and_store(token: ApiToken, upload: Upload, examined: Examined, polic
             _lock_bytes(examined.sha256)
             not_a_copy = examined.best is None or examined.best.kind != EXACT
             if not_a_copy and (copies := stored_copies(examined.sha256)):  # stored by another upload meanwhile
-                examined.matches = [Match(c.pk, EXACT, 1.0, {"sha256": True}) for c in copies]
+                examined.matches = [Match(pk, EXACT, 1.0, {"sha256": True}) for pk in copies]
             return _apply(token, upload, examined, policy, stored)
     except BaseException:
         for name in stored:  # rolled back: no row references these files, unless another took the blob
@@ -181,7 +181,7 @@ def _attach(record: Record, slot: str, asset: Asset, why: str) -> tuple[Attachme
     already showed this image (a retry with a new key changes nothing).
     """
     state = Attachment.State.ATTACHED
-    current = Attachment.objects.select_for_update().filter(record=record, slot=slot).first()
+    current = attachments_locked(record=record, slot=slot).first()
     if current is not None and current.asset_id == asset.pk and current.state in Attachment.SHOWN:
         return current, None
     if current is not None and (current.asset_id is None or current.state not in Attachment.SHOWN):

@@ -1,6 +1,7 @@
 """Bytes stored once per SHA-256 (issue 16): copies share a blob, and nothing deletes bytes an
 image still needs: not a purge of one copy, not an import that rolls back."""
 
+import hashlib
 import io
 from datetime import timedelta
 from pathlib import Path
@@ -107,3 +108,17 @@ def test_a_rolled_back_import_leaves_the_blob_an_earlier_import_gave_an_image(tm
     new_sha = {a.sha256 for a in Asset.objects.all()}
     leftovers = [p.name for p in Path(settings.MEDIA_ROOT, "blobs").rglob("*") if p.is_file()]
     assert sorted(leftovers) == sorted(new_sha)  # what the failed batch wrote for itself is gone
+
+
+def test_a_blob_row_that_does_not_describe_its_bytes_is_replaced_by_one_upsert_not_a_second_row():
+    data = jpeg_bytes(photo(3))
+    sha = hashlib.sha256(data).hexdigest()
+    first, wrote = blob_keep(sha, len(data), lambda: io.BytesIO(data))
+    assert wrote and Blob.objects.get(sha256=sha).storage_name == first
+    Blob.objects.filter(sha256=sha).update(byte_size=1)  # a row that no longer describes the file it names
+
+    again, wrote = blob_keep(sha, len(data), lambda: io.BytesIO(data))
+
+    assert wrote and again != first and default_storage.open(again).read() == data
+    assert list(Blob.objects.filter(sha256=sha).values_list("storage_name", "byte_size")) == [(again, len(data))]
+    assert blob_keep(sha, len(data), lambda: io.BytesIO(b"never read")) == (again, False)  # kept now: not written
