@@ -38,7 +38,12 @@ CHROMA_FLOOR = 4.0  # a*b* strength below this is too near grey for its gain to 
 # proposal: the agreement checks above decide, as for a feature fit.
 FIT_SHARES = np.geomspace(0.45, 0.98, 24)
 MIN_CORRELATION = 0.93  # crops measured 0.94-1.0; two photographs up to 0.97, so the checks decide
-MIN_SPREAD = 8.0  # grey levels: a flatter template matches anything
+# Grey levels: a flatter template matches anything. The small grey image averages dozens of decoded
+# pixels into each of its own, so its noise is under one level and two levels are detail: at 8 a
+# tight crop of a near-black photograph (a black case at night, its detail within 4 levels, 3 ORB
+# keypoints) was never tried, on its own property. Correlation and the checks, both normalised,
+# still decide.
+MIN_SPREAD = 2.0
 
 
 def whole_frames_disagree(a: "Features", b: "Features", *, max_disagreeing: float = MAX_DISAGREEING) -> bool:

@@ -167,6 +167,33 @@ def test_a_tight_crop_of_a_flat_facade_is_found_by_its_pixels():
     assert partial.relate(features(facade(2).crop((300, 200, 1000, 725))), outer) is None  # a look-alike's
 
 
+def dark(seed: int) -> Image.Image:
+    """A black case photographed at night: soft shades within a few grey levels, one faint seam."""
+    rng = np.random.default_rng(seed)
+    grey = np.zeros((900, 600), np.float32)
+    for _ in range(12):
+        x, y, r = rng.integers(0, 600), rng.integers(0, 900), rng.integers(40, 160)
+        cv2.circle(grey, (int(x), int(y)), int(r), float(rng.integers(4, 14)), -1)
+    im = Image.fromarray(np.dstack([cv2.GaussianBlur(grey, (0, 0), 25)] * 3).astype(np.uint8))
+    ImageDraw.Draw(im).arc((-300, 100, 500, 1300), 200, 340, fill=(40, 40, 35), width=3)
+    return im
+
+
+def test_a_tight_crop_of_a_near_black_photograph_is_found_by_its_pixels():
+    """Its detail lies within a few grey levels: ORB finds almost no corners, and the pixel fit
+    refused templates spreading less than 8 levels (seed 5 of the corpus: a black guitar case)."""
+    original = dark(3)
+    inner, outer = features(original.crop((200, 380, 560, 900))), features(original)
+
+    assert not partial._feature_fits(inner, outer), "features alone find it: the test proves nothing"
+    found = partial.relate(inner, outer)
+    assert found is not None and found.model == "pixels" and found.inner == "a"
+    s = original.width / outer.width
+    (x0, y0), _, (x2, y2), _ = [(x * s, y * s) for x, y in found.region]
+    assert abs(x0 - 200) < 15 and abs(y0 - 380) < 15 and abs(x2 - 560) < 15 and abs(y2 - 900) < 15
+    assert partial.relate(features(dark(4).crop((200, 380, 560, 900))), outer) is None  # another night's
+
+
 def test_a_crop_is_found_by_its_pixels_when_the_model_features_propose_fails_and_only_on_one_property():
     """Features propose a homography from 11 mismatched windows; its pixels disagree. On one property
     the pixels are tried next (before, a failed feature model ended the search); on no common
