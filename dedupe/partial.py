@@ -45,6 +45,9 @@ FREE_PARAMETERS = {"similarity": 4, "homography": 8}
 CONTAIN_SLACK = 0.04
 # The share of the inner picture that may fall outside the outer one, when it is flat fill.
 MAX_FILL = 0.2
+# A side kept whole: nearer both edges than a crop keeping 95 % of the side (the issue's widest) can
+# reach; a feature model places an edge to a pixel or two of the feature frame.
+WHOLE_SIDE = 0.97
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,18 @@ def _outside_is_fill(model: np.ndarray, inner: Features, outer: Features) -> boo
     if outside.mean() > MAX_FILL:
         return False
     return not outside.any() or float(inner.grey[outside].std()) < 10.0
+
+
+def keeps_one_whole_side(found: Relation, outer: Features) -> bool:
+    """Whether the inner picture, a crop of the outer one (or turned in it), reaches two opposite
+    edges of it (its whole height or width, to WHOLE_SIDE) but not the other two: what another
+    framing of the scene looks like, the camera turned along one axis, rather than a crop, which
+    cuts every side. Not asked of a framed, whole or re-photographed copy: a keystone's similarity
+    model can reach two edges and fall short of the others."""
+    region = np.asarray(found.region, np.float64)
+    width = float(min(region[:, 0].max(), outer.width) - max(region[:, 0].min(), 0)) / outer.width
+    height = float(min(region[:, 1].max(), outer.height) - max(region[:, 1].min(), 0)) / outer.height
+    return found.relation in ("crop", "rotated") and (width >= WHOLE_SIDE) != (height >= WHOLE_SIDE)
 
 
 def _spans(region: np.ndarray, outer: Features) -> float:

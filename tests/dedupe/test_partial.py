@@ -461,3 +461,42 @@ def test_a_pair_from_the_mirror_search_on_no_common_property_is_held_to_the_stra
     pairs_verify_record(scan, {pair}, mirrored={pair})
 
     assert Candidate.objects.filter(kind=Candidate.Kind.PARTIAL).exists() == proposed
+
+
+def test_a_picture_keeping_the_whole_height_of_another_is_told_from_a_crop_and_a_turned_copy():
+    framing = ORIGINAL.crop((0, 0, 560, 600))
+    outer = features(framing)
+    half = partial.relate(features(ORIGINAL.crop((0, 0, 400, 600))), outer)
+    door = partial.relate(features(ORIGINAL.crop((100, 100, 460, 460))), outer)
+    turned = features(ORIGINAL.rotate(5, resample=Image.Resampling.BICUBIC, expand=True))
+    whole = partial.relate(features(ORIGINAL), turned)
+
+    assert half is not None and half.relation == "crop" and partial.keeps_one_whole_side(half, outer)
+    assert door is not None and not partial.keeps_one_whole_side(door, outer)
+    assert whole is not None and not partial.keeps_one_whole_side(whole, turned)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "addresses, proposed",
+    [(("12 Temple Street", "12 TEMPLE ST, Los Angeles"), True), (("12 Temple Street", "40 Oak Lane"), False)],
+    ids=["one property", "two properties"],
+)
+def test_a_picture_keeping_the_whole_height_of_another_on_no_common_property_is_another_framing(
+    tmp_path, addresses, proposed
+):
+    """A real photograph's left half inside a framing of it that keeps more of the width (seeds 5 and
+    11 of the corpus: 20 of their 23 wrong pairs, all between pictures on no common property)."""
+    scan = scanned(
+        tmp_path,
+        {
+            "framing.jpg": (ORIGINAL.crop((0, 0, 560, 600)), addresses[0]),
+            "half.jpg": (ORIGINAL.crop((0, 0, 400, 600)), addresses[1]),
+        },
+    )
+    Candidate.objects.all().delete()  # whatever the hash search made of them
+    pair = tuple(sorted(Asset.objects.values_list("pk", flat=True)))
+
+    pairs_verify_record(scan, {pair})
+
+    assert Candidate.objects.filter(kind=Candidate.Kind.PARTIAL).exists() == proposed
