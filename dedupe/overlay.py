@@ -30,6 +30,11 @@ MAX_CHANGED = 0.9
 # at most one cell may disagree, as for a re-encode: 118 mirror copies measured 0 cells; two
 # framings of a symmetric facade, flipped, 4 cells (their windows' shades differ).
 FLIP_MAX_DISAGREEING = 1.5 / GRID**2
+# ... and pixel for pixel: at most this share of the small grey image's pixels may differ by more
+# than CELL_DISAGREES. Mirror copies measured at most 0.2 % (seeds 5 and 23 of make_corpus.py, 137
+# pairs); two framings of a symmetric facade, one flipped, 1.6 %, in 0 cells: they differed only
+# in things smaller than a cell (a bin on the pavement, a house number), which a cell's mean hides.
+FLIP_MAX_PIXELS = 0.005
 CHROMA_DISAGREES = 12.0  # distance of the Lab a*b* values (OpenCV's 8-bit scale) after a gain
 GREYISH = 2.0  # mean chroma below this: a grayscale picture, which has no colour to compare
 CHROMA_FLOOR = 4.0  # a*b* strength below this is too near grey for its gain to be measured
@@ -53,6 +58,16 @@ def whole_frames_disagree(a: "Features", b: "Features", *, max_disagreeing: floa
         return False
     scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
     return disagreement(a, b, scale) > max_disagreeing or changed_region(a, b, scale) > MAX_CHANGED
+
+
+def pixels_disagreeing(a: "Features", b: "Features") -> float:
+    """Share of the small grey image's pixels where two whole pictures of one shape, laid over each
+    other (scaled, not moved), differ by more than CELL_DISAGREES (normalised grey values)."""
+    oh, ow = b.grey.shape
+    here = cv2.resize(a.grey, (ow, oh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    everywhere = np.ones((oh, ow), bool)
+    difference = np.abs(normalised(here, everywhere) - normalised(b.grey.astype(np.float32), everywhere))
+    return float((difference > CELL_DISAGREES).mean())
 
 
 def same_shape(a: "Features", b: "Features") -> bool:

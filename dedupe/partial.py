@@ -151,6 +151,8 @@ def mirror_agrees(a: Features, b: Features, *, min_side: float = 0.0) -> bool:
     """
     flipped = mirrored(a)
     if overlay.same_shape(flipped, b):
+        if overlay.pixels_disagreeing(flipped, b) > overlay.FLIP_MAX_PIXELS:
+            return False
         return not overlay.whole_frames_disagree(flipped, b, max_disagreeing=overlay.FLIP_MAX_DISAGREEING)
     return relate(flipped, b, max_disagreeing=overlay.FLIP_MAX_DISAGREEING, min_side=min_side) is not None
 
