@@ -48,6 +48,7 @@ MAX_FILL = 0.2
 # A side kept whole: nearer both edges than a crop keeping 95 % of the side (the issue's widest) can
 # reach; a feature model places an edge to a pixel or two of the feature frame.
 WHOLE_SIDE = 0.97
+CUT_SIDE = 0.9  # a side cut by a tenth or more, as a crop's coverage is (`_relation_name`)
 
 
 @dataclass(frozen=True)
@@ -367,15 +368,15 @@ def _outside_is_fill(model: np.ndarray, inner: Features, outer: Features) -> boo
 
 
 def keeps_one_whole_side(found: Relation, outer: Features) -> bool:
-    """Whether the inner picture, a crop of the outer one (or turned in it), reaches two opposite
-    edges of it (its whole height or width, to WHOLE_SIDE) but not the other two: what another
+    """Whether the inner picture, a crop of the outer one, reaches two opposite edges of it (its
+    whole height or width, to WHOLE_SIDE) and cuts at least a tenth of the other side: what another
     framing of the scene looks like, the camera turned along one axis, rather than a crop, which
-    cuts every side. Not asked of a framed, whole or re-photographed copy: a keystone's similarity
-    model can reach two edges and fall short of the others."""
+    cuts every side. Not asked of a copy turned, re-photographed or framed whole: a keystone's or
+    a turned copy's model reaches two edges of the other and falls a few per cent short of two."""
     region = np.asarray(found.region, np.float64)
     width = float(min(region[:, 0].max(), outer.width) - max(region[:, 0].min(), 0)) / outer.width
     height = float(min(region[:, 1].max(), outer.height) - max(region[:, 1].min(), 0)) / outer.height
-    return found.relation in ("crop", "rotated") and (width >= WHOLE_SIDE) != (height >= WHOLE_SIDE)
+    return found.relation == "crop" and max(width, height) >= WHOLE_SIDE and min(width, height) < CUT_SIDE
 
 
 def _spans(region: np.ndarray, outer: Features) -> float:

@@ -489,6 +489,9 @@ def test_a_picture_keeping_the_whole_height_of_another_is_told_from_a_crop_and_a
     assert half is not None and half.relation == "crop" and partial.keeps_one_whole_side(half, outer)
     assert door is not None and not partial.keeps_one_whole_side(door, outer)
     assert whole is not None and not partial.keeps_one_whole_side(whole, turned)
+    boxed = features(letterboxed(ORIGINAL))
+    turned_in_box = partial.relate(turned, boxed)  # a copy turned, another letterboxed
+    assert turned_in_box is not None and not partial.keeps_one_whole_side(turned_in_box, boxed)
 
 
 @pytest.mark.django_db
