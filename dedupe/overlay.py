@@ -30,14 +30,25 @@ MAX_CHANGED = 0.9
 # at most one cell may disagree, as for a re-encode: 118 mirror copies measured 0 cells; two
 # framings of a symmetric facade, flipped, 4 cells (their windows' shades differ).
 FLIP_MAX_DISAGREEING = 1.5 / GRID**2
+# ... and pixel for pixel: at most this share of the small grey image's pixels may differ by more
+# than CELL_DISAGREES. Mirror copies measured at most 0.2 % (seeds 5 and 23 of make_corpus.py, 137
+# pairs); two framings of a symmetric facade, one flipped, 1.6 %, in 0 cells: they differed only
+# in things smaller than a cell (a bin on the pavement, a house number), which a cell's mean hides.
+FLIP_MAX_PIXELS = 0.005
 CHROMA_DISAGREES = 12.0  # distance of the Lab a*b* values (OpenCV's 8-bit scale) after a gain
 GREYISH = 2.0  # mean chroma below this: a grayscale picture, which has no colour to compare
+CHROMA_FLOOR = 4.0  # a*b* strength below this is too near grey for its gain to be measured
 # Where features fail, a crop is looked for by its pixels: the inner picture scaled to each of
 # these shares of the outer one's width, matched by normalised cross-correlation. A match is only a
 # proposal: the agreement checks above decide, as for a feature fit.
 FIT_SHARES = np.geomspace(0.45, 0.98, 24)
 MIN_CORRELATION = 0.93  # crops measured 0.94-1.0; two photographs up to 0.97, so the checks decide
-MIN_SPREAD = 8.0  # grey levels: a flatter template matches anything
+# Grey levels: a flatter template matches anything. The small grey image averages dozens of decoded
+# pixels into each of its own, so its noise is under one level and two levels are detail: at 8 a
+# tight crop of a near-black photograph (a black case at night, its detail within 4 levels, 3 ORB
+# keypoints) was never tried, on its own property. Correlation and the checks, both normalised,
+# still decide.
+MIN_SPREAD = 2.0
 
 
 def whole_frames_disagree(a: "Features", b: "Features", *, max_disagreeing: float = MAX_DISAGREEING) -> bool:
@@ -47,6 +58,16 @@ def whole_frames_disagree(a: "Features", b: "Features", *, max_disagreeing: floa
         return False
     scale = np.diag([b.width / a.width, b.height / a.height, 1.0])
     return disagreement(a, b, scale) > max_disagreeing or changed_region(a, b, scale) > MAX_CHANGED
+
+
+def pixels_disagreeing(a: "Features", b: "Features") -> float:
+    """Share of the small grey image's pixels where two whole pictures of one shape, laid over each
+    other (scaled, not moved), differ by more than CELL_DISAGREES (normalised grey values)."""
+    oh, ow = b.grey.shape
+    here = cv2.resize(a.grey, (ow, oh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    everywhere = np.ones((oh, ow), bool)
+    difference = np.abs(normalised(here, everywhere) - normalised(b.grey.astype(np.float32), everywhere))
+    return float((difference > CELL_DISAGREES).mean())
 
 
 def same_shape(a: "Features", b: "Features") -> bool:
@@ -80,14 +101,30 @@ def changed_region(inner: "Features", outer: "Features", model: np.ndarray) -> f
     bad = np.abs(normalised(warped[..., 0], valid) - normalised(here, valid)) > CELL_DISAGREES
     a, b = warped[..., 1:] - 128, outer.chroma.astype(np.float32) - 128
     if min(float(np.abs(a[valid]).mean()), float(np.abs(b[valid]).mean())) >= GREYISH:
-        gain = float((a[valid] * b[valid]).sum() / max(float((a[valid] ** 2).sum()), 1e-6))
-        bad |= np.linalg.norm(min(2.0, max(0.5, gain)) * a - b, axis=2) > CHROMA_DISAGREES
+        bad |= np.linalg.norm(chroma_gain(a, b, valid) * a - b, axis=2) > CHROMA_DISAGREES
     ys, xs = np.nonzero(valid)
     side = max(3, int(min(np.ptp(ys), np.ptp(xs)) / 3))
     share = cv2.boxFilter((bad & valid).astype(np.float32), -1, (side, side))
     inside = cv2.boxFilter(valid.astype(np.float32), -1, (side, side))
     full = inside > 0.9  # windows within the overlap
     return float((share[full] / inside[full]).max()) if full.any() else 0.0
+
+
+def chroma_gain(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
+    """The one gain that takes the colour of `a` (a*b*, centred) to that of `b`: the median ratio of
+    their strengths where `a` has colour, within [0.5, 2] (a contrast or saturation change).
+
+    A least-squares gain over the whole overlap is pulled toward a changed region: scaffolding in a
+    grey over a purple wall took it to 0.65, and the wall, shrunk by that much, agreed with the
+    grey; laid the other way round the same pair measured a gain of 1.16 and a changed region of
+    1.0 (an after-change picture proposed as a near copy). The median is the copy's gain while
+    most of the picture is unchanged, whichever picture is laid over the other.
+    """
+    strength_a, strength_b = np.linalg.norm(a, axis=2), np.linalg.norm(b, axis=2)
+    coloured = valid & (strength_a > CHROMA_FLOOR)
+    if coloured.sum() < 16:
+        return 1.0
+    return min(2.0, max(0.5, float(np.median(strength_b[coloured] / strength_a[coloured]))))
 
 
 def disagreement(inner: "Features", outer: "Features", model: np.ndarray) -> float:

@@ -45,6 +45,10 @@ FREE_PARAMETERS = {"similarity": 4, "homography": 8}
 CONTAIN_SLACK = 0.04
 # The share of the inner picture that may fall outside the outer one, when it is flat fill.
 MAX_FILL = 0.2
+# A side kept whole: nearer both edges than a crop keeping 95 % of the side (the issue's widest) can
+# reach; a feature model places an edge to a pixel or two of the feature frame.
+WHOLE_SIDE = 0.97
+CUT_SIDE = 0.9  # a side cut by a tenth or more, as a crop's coverage is (`_relation_name`)
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,8 @@ def mirror_agrees(a: Features, b: Features, *, min_side: float = 0.0) -> bool:
     """
     flipped = mirrored(a)
     if overlay.same_shape(flipped, b):
+        if overlay.pixels_disagreeing(flipped, b) > overlay.FLIP_MAX_PIXELS:
+            return False
         return not overlay.whole_frames_disagree(flipped, b, max_disagreeing=overlay.FLIP_MAX_DISAGREEING)
     return relate(flipped, b, max_disagreeing=overlay.FLIP_MAX_DISAGREEING, min_side=min_side) is not None
 
@@ -359,6 +365,18 @@ def _outside_is_fill(model: np.ndarray, inner: Features, outer: Features) -> boo
     if outside.mean() > MAX_FILL:
         return False
     return not outside.any() or float(inner.grey[outside].std()) < 10.0
+
+
+def keeps_one_whole_side(found: Relation, outer: Features) -> bool:
+    """Whether the inner picture, a crop of the outer one, reaches two opposite edges of it (its
+    whole height or width, to WHOLE_SIDE) and cuts at least a tenth of the other side: what another
+    framing of the scene looks like, the camera turned along one axis, rather than a crop, which
+    cuts every side. Not asked of a copy turned, re-photographed or framed whole: a keystone's or
+    a turned copy's model reaches two edges of the other and falls a few per cent short of two."""
+    region = np.asarray(found.region, np.float64)
+    width = float(min(region[:, 0].max(), outer.width) - max(region[:, 0].min(), 0)) / outer.width
+    height = float(min(region[:, 1].max(), outer.height) - max(region[:, 1].min(), 0)) / outer.height
+    return found.relation == "crop" and max(width, height) >= WHOLE_SIDE and min(width, height) < CUT_SIDE
 
 
 def _spans(region: np.ndarray, outer: Features) -> float:
