@@ -450,17 +450,19 @@ def test_the_mirror_search_s_pairs_in_frames_of_two_shapes_are_verified_by_their
     assert found == ({expected["relation"]} if expected else set())
 
 
+# A pair filed on one property (two spellings of its address), and the same pair on two: proposed or not.
+ONE_OR_TWO_PROPERTIES = pytest.mark.parametrize(
+    "addresses, proposed",
+    [(("12 Temple Street", "12 TEMPLE ST, Los Angeles"), True), (("12 Temple Street", "40 Oak Lane"), False)],
+    ids=["one property", "two properties"],
+)
 # The same site after a small change (two patches painted over), in 7 cells of 144: within the
 # same property's bar, beyond the strangers'.
 PATCHED = with_wall(with_wall(ORIGINAL, SAME_GREY_RED, (100, 100, 200, 200)), SAME_GREY_RED, (500, 350, 600, 450))
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "addresses, proposed",
-    [(("12 Temple Street", "12 TEMPLE ST, Los Angeles"), True), (("12 Temple Street", "40 Oak Lane"), False)],
-    ids=["one property", "two properties"],
-)
+@ONE_OR_TWO_PROPERTIES
 def test_a_pair_from_the_mirror_search_on_no_common_property_is_held_to_the_strangers_bar(
     tmp_path, addresses, proposed
 ):
@@ -495,11 +497,7 @@ def test_a_picture_keeping_the_whole_height_of_another_is_told_from_a_crop_and_a
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "addresses, proposed",
-    [(("12 Temple Street", "12 TEMPLE ST, Los Angeles"), True), (("12 Temple Street", "40 Oak Lane"), False)],
-    ids=["one property", "two properties"],
-)
+@ONE_OR_TWO_PROPERTIES
 def test_a_picture_keeping_the_whole_height_of_another_on_no_common_property_is_another_framing(
     tmp_path, addresses, proposed
 ):
