@@ -1,8 +1,8 @@
 """Fixtures shared by every test: a private media folder, and real services for the tests that need them.
 
-A service a test needs but cannot reach (Redis, Chromium) fails the test, in CI and on a
-developer's machine alike. Outside CI a developer may excuse one by name
-(DEDUPE_TESTS_WITHOUT=redis,chromium): those tests then skip with the reason.
+A service a test needs but cannot reach (Redis, Chromium, the S3 server) fails the test, in CI and
+on a developer's machine alike: a skipped test proves nothing. A developer without Chromium leaves
+the browser tests out by name (`-m "not browser"`), which the run's summary then says.
 """
 
 import contextlib
@@ -15,25 +15,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-# A developer without Redis or Chromium may say so (DEDUPE_TESTS_WITHOUT=redis,chromium) and have
-# those tests skipped by name; otherwise, and always in CI, a missing service fails the test.
-EXCUSED = {name.strip().lower() for name in os.environ.get("DEDUPE_TESTS_WITHOUT", "").split(",") if name.strip()}
-
-
-def service_missing(what: str) -> None:
-    excused = not IN_CI and any(name in what.lower() for name in EXCUSED)
-    if excused:
-        pytest.skip(f"{what} is not reachable (excused by DEDUPE_TESTS_WITHOUT)")
-    pytest.fail(f"{what} is not reachable; start it, or outside CI name it in DEDUPE_TESTS_WITHOUT to skip")
+def service_missing(what: str) -> NoReturn:
+    pytest.fail(f"{what} is not reachable: start it (README, Tests), or leave these tests out by marker")
 
 
 @pytest.fixture(scope="session", autouse=True)
