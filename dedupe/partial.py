@@ -373,17 +373,20 @@ def keeps_one_whole_side(found: Relation, outer: Features) -> bool:
     framing of the scene looks like, the camera turned along one axis, rather than a crop, which
     cuts every side. Not asked of a copy turned, re-photographed or framed whole: a keystone's or
     a turned copy's model reaches two edges of the other and falls a few per cent short of two."""
-    region = np.asarray(found.region, np.float64)
-    width = float(min(region[:, 0].max(), outer.width) - max(region[:, 0].min(), 0)) / outer.width
-    height = float(min(region[:, 1].max(), outer.height) - max(region[:, 1].min(), 0)) / outer.height
+    width, height = _side_shares(np.asarray(found.region, np.float64), outer)
     return found.relation == "crop" and max(width, height) >= WHOLE_SIDE and min(width, height) < CUT_SIDE
 
 
 def _spans(region: np.ndarray, outer: Features) -> float:
     """The smaller of the shares of the outer picture's width and height that the region spans."""
+    return min(_side_shares(region, outer))
+
+
+def _side_shares(region: np.ndarray, outer: Features) -> tuple[float, float]:
+    """The shares of the outer picture's width and height that the region spans, within its frame."""
     width = float(min(region[:, 0].max(), outer.width) - max(region[:, 0].min(), 0))
     height = float(min(region[:, 1].max(), outer.height) - max(region[:, 1].min(), 0))
-    return min(width / outer.width, height / outer.height)
+    return width / outer.width, height / outer.height
 
 
 def _area(polygon: np.ndarray) -> float:

@@ -39,6 +39,8 @@ from PIL import Image
 
 from . import imaging, partial
 
+# What the caller of Sandbox.inspect is handed each item's hashes with, ahead of the rest.
+Hashed = Callable[[int, imaging.Prints], None]
 # The longest line the parent accepts: a thumbnail of 640 px as WebP is well under 1 MB.
 MAX_LINE = 8 * 1024 * 1024
 # Environment handed to the decoder: only what the interpreter and numpy need.
@@ -280,7 +282,7 @@ class Sandbox:
         limits: Limits,
         min_side: int,
         thumbnail_side: int,
-        hashed: Callable[[int, imaging.Prints], None] | None = None,
+        hashed: Hashed | None = None,
     ) -> dict:
         """(id, bytes) items to Inspection, or Failure with the reason a person reads.
 
@@ -305,13 +307,7 @@ class Sandbox:
             self._folder.cleanup()
             self._folder = None
 
-    def _run(
-        self,
-        op: str,
-        items: list[tuple[int, bytes]],
-        params: dict,
-        hashed: Callable[[int, imaging.Prints], None] | None = None,
-    ) -> dict:
+    def _run(self, op: str, items: list[tuple[int, bytes]], params: dict, hashed: Hashed | None = None) -> dict:
         """Answer every item; a file that stops the grandchild is reported and the rest sent again."""
         results: dict[int, Any] = {}
         with self._lock:
@@ -329,11 +325,7 @@ class Sandbox:
         return results
 
     def _request(
-        self,
-        op: str,
-        items: list[tuple[int, bytes]],
-        params: dict,
-        hashed: Callable[[int, imaging.Prints], None] | None = None,
+        self, op: str, items: list[tuple[int, bytes]], params: dict, hashed: Hashed | None = None
     ) -> tuple[dict, str | None]:
         """Send one request: the answers, and why the grandchild stopped early (None when it did not).
 
@@ -374,7 +366,7 @@ class Sandbox:
             return answers, _stopped_reason(str(end.get("end")), self.cpu_seconds)
         return answers, None
 
-    def _tell(self, hashed: Callable[[int, imaging.Prints], None], item_id: int, prints: imaging.Prints) -> None:
+    def _tell(self, hashed: Hashed, item_id: int, prints: imaging.Prints) -> None:
         try:
             hashed(item_id, prints)
         except BaseException as exc:
