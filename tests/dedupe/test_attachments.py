@@ -75,6 +75,8 @@ def test_a_locked_attachment_leaves_its_record_and_source_free_for_other_writers
             Record.objects.create(source=source, external_id="LOCK-new")  # checks its key on the source's row
             cursor.execute("SELECT 1 FROM dedupe_record WHERE id = %s FOR UPDATE", [record.pk])
             cursor.execute("SELECT 1 FROM dedupe_source WHERE id = %s FOR UPDATE", [source.pk])
+            # what another transaction's history row referencing the attachment takes at its commit
+            cursor.execute("SELECT 1 FROM dedupe_attachment WHERE record_id = %s FOR KEY SHARE", [record.pk])
     finally:
         release.set()
         holder.join()
